@@ -1,0 +1,230 @@
+//! Response bodies of the seeds' API: paginated pages, parsed whole (their metadata comes after
+//! the data), and unpaginated `{"data": [...]}` bodies, parsed as they stream in.
+
+use inlet_sdk::Record;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use crate::source::BodyError;
+
+/// `/pagination/keyset`: `{"data": [...], "scroll_param": "…" | null}`.
+#[derive(Debug, Deserialize)]
+pub struct KeysetPage {
+    /// The records.
+    pub data: Vec<Record>,
+    /// The token for the rest, or `null` at the end.
+    pub scroll_param: Option<String>,
+}
+
+/// `/pagination/offset`: `{"data": [...], "offset": n, "limit": n, "total": n}`.
+#[derive(Debug, Deserialize)]
+pub struct OffsetPage {
+    /// The records.
+    pub data: Vec<Record>,
+    /// Rows matching the filter, in all pages.
+    pub total: u64,
+}
+
+/// Parses a whole JSON body.
+pub fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, BodyError> {
+    serde_json::from_slice(body).map_err(|e| format!("not the expected JSON ({e})"))
+}
+
+/// Where a streamed `{"data": [...]}` body stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Before the `data` array: reading keys.
+    Keys,
+    /// Inside the array.
+    Items,
+    /// After the array: other keys until the closing brace.
+    Rest,
+    /// The body is complete.
+    Done,
+}
+
+/// Parses `{"data": [record, …], …}` incrementally: feed it chunks, get records.
+#[derive(Debug)]
+pub struct RecordStream {
+    buffer: Vec<u8>,
+    position: usize,
+    phase: Phase,
+    opened: bool,
+}
+
+impl Default for RecordStream {
+    fn default() -> Self {
+        RecordStream { buffer: Vec::new(), position: 0, phase: Phase::Keys, opened: false }
+    }
+}
+
+impl RecordStream {
+    /// Adds `chunk` and appends the records now complete to `out`.
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<Record>) -> Result<(), BodyError> {
+        if self.position > 1 << 16 {
+            self.buffer.drain(..self.position);
+            self.position = 0;
+        }
+        self.buffer.extend_from_slice(chunk);
+        while self.step(out)? {}
+        Ok(())
+    }
+
+    /// Checks that the body ended where a complete body ends.
+    pub fn finish(&mut self) -> Result<(), BodyError> {
+        self.skip_whitespace();
+        if self.phase == Phase::Done && self.position == self.buffer.len() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the body ends early or has trailing bytes (at byte {} of {})",
+                self.position,
+                self.buffer.len()
+            ))
+        }
+    }
+
+    fn skip_whitespace(&mut self) {
+        while self.buffer.get(self.position).is_some_and(u8::is_ascii_whitespace) {
+            self.position += 1;
+        }
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        self.skip_whitespace();
+        self.buffer.get(self.position).copied()
+    }
+
+    /// Parses one value at the current position: `Ok(None)` if the buffer holds only part of it.
+    fn value<T: for<'de> Deserialize<'de>>(&mut self) -> Result<Option<T>, BodyError> {
+        let mut values = serde_json::Deserializer::from_slice(&self.buffer[self.position..]).into_iter::<T>();
+        match values.next() {
+            Some(Ok(value)) => {
+                self.position += values.byte_offset();
+                Ok(Some(value))
+            }
+            Some(Err(e)) if e.is_eof() => Ok(None),
+            Some(Err(e)) => Err(format!("not the expected JSON ({e})")),
+            None => Ok(None),
+        }
+    }
+
+    /// Makes one step of progress; `false` when more bytes are needed (or the body is done).
+    fn step(&mut self, out: &mut Vec<Record>) -> Result<bool, BodyError> {
+        let Some(next) = self.peek() else { return Ok(false) };
+        match self.phase {
+            Phase::Keys | Phase::Rest if !self.opened => {
+                if next != b'{' {
+                    return Err("the body is not a JSON object".into());
+                }
+                self.opened = true;
+                self.position += 1;
+            }
+            Phase::Keys | Phase::Rest => match next {
+                b',' => self.position += 1,
+                b'}' => {
+                    if self.phase == Phase::Keys {
+                        return Err("the body has no `data` list".into());
+                    }
+                    self.position += 1;
+                    self.phase = Phase::Done;
+                }
+                b'"' => {
+                    // A key, its colon, and for `data` the opening bracket; else the whole value.
+                    let start = self.position;
+                    let Some(key) = self.value::<String>()? else { return Ok(false) };
+                    if self.peek() != Some(b':') {
+                        if self.peek().is_none() {
+                            self.position = start;
+                            return Ok(false);
+                        }
+                        return Err("a key without a value".into());
+                    }
+                    self.position += 1;
+                    if key == "data" && self.phase == Phase::Keys {
+                        match self.peek() {
+                            None => {
+                                self.position = start;
+                                return Ok(false);
+                            }
+                            Some(b'[') => {
+                                self.position += 1;
+                                self.phase = Phase::Items;
+                            }
+                            Some(_) => return Err("`data` is not a list".into()),
+                        }
+                    } else if self.peek().is_none() || self.value::<IgnoredAny>()?.is_none() {
+                        self.position = start;
+                        return Ok(false);
+                    }
+                }
+                _ => return Err("the body is not the expected JSON object".into()),
+            },
+            Phase::Items => match next {
+                b',' => self.position += 1,
+                b']' => {
+                    self.position += 1;
+                    self.phase = Phase::Rest;
+                }
+                _ => match self.value::<Record>()? {
+                    Some(record) => out.push(record),
+                    None => return Ok(false),
+                },
+            },
+            Phase::Done => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &str =
+        r#"{"data": [{"id": "1", "n": 1}, {"id": "2", "address": "a\nb"}, {"id": "3"}], "extra": {"k": [1, 2]}}"#;
+
+    #[test]
+    fn any_split_of_the_body_gives_the_same_records() {
+        #[derive(Deserialize)]
+        struct Whole {
+            data: Vec<Record>,
+        }
+        let whole = serde_json::from_str::<Whole>(BODY).unwrap().data;
+        for size in 1..BODY.len() {
+            let mut stream = RecordStream::default();
+            let mut out = Vec::new();
+            for chunk in BODY.as_bytes().chunks(size) {
+                stream.feed(chunk, &mut out).unwrap();
+            }
+            stream.finish().unwrap();
+            assert_eq!(out, whole, "chunks of {size}");
+        }
+    }
+
+    #[test]
+    fn broken_bodies_are_refused() {
+        for bad in [
+            r#"{"data": [{"id": 1}"#,
+            r#"{"data": [{"id": 1}]"#,
+            r#"[1]"#,
+            r#"{"rows": []}"#,
+            r#"{"data": {"id": 1}}"#,
+            r#"{"data": [{"id" 1}]}"#,
+        ] {
+            let mut stream = RecordStream::default();
+            let mut out = Vec::new();
+            let result = stream.feed(bad.as_bytes(), &mut out).and_then(|()| stream.finish());
+            assert!(result.is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn pages_parse_with_their_metadata() {
+        let page: KeysetPage = parse(br#"{"data": [{"id": "1"}], "scroll_param": null}"#).unwrap();
+        assert_eq!((page.data.len(), page.scroll_param), (1, None));
+        let page: OffsetPage = parse(br#"{"data": [], "offset": 0, "limit": 50, "total": 7}"#).unwrap();
+        assert_eq!(page.total, 7);
+        assert!(parse::<OffsetPage>(b"{\"data\": [").unwrap_err().starts_with("not the expected JSON"));
+    }
+}

@@ -1,0 +1,254 @@
+//! The six strategies, each a pure state machine: it proposes the next request, reads the
+//! answer, and says what to emit (rows, deletes, checkpoints, warnings). No I/O happens here,
+//! so the property tests drive the same code against a model of the API; [`drive`] connects a
+//! strategy to the HTTP source and to the engine.
+
+mod keyset;
+mod offset;
+mod priority_first;
+mod replay;
+mod step_size;
+mod timestamp;
+
+use inlet_sdk::{Error, Operations, Record, State, Table};
+
+pub use self::keyset::Keyset;
+pub use self::offset::Offset;
+pub use self::priority_first::PriorityFirst;
+pub use self::replay::Replay;
+pub use self::step_size::StepSize;
+pub use self::timestamp::Timestamp;
+use crate::config::{Settings, StrategyName};
+use crate::page::{self, KeysetPage, OffsetPage, RecordStream};
+use crate::source::{ChunkConsumer, Source, StreamError};
+use crate::user::{self, Row};
+
+/// Which endpoint a request goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// The strategy's `base_url`.
+    Data,
+    /// The offset endpoint used to count a tie group (`tie_count_url`).
+    TieCount,
+}
+
+/// How the answer is shaped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Body {
+    /// `{"data": [...], "scroll_param": …}`
+    Keyset,
+    /// `{"data": [...], "total": n, …}`
+    Offset,
+    /// `{"data": [...]}` of any size, read as it streams.
+    Stream,
+}
+
+/// A request a strategy wants sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// Where.
+    pub endpoint: Endpoint,
+    /// The query parameters, in order.
+    pub params: Vec<(&'static str, String)>,
+    /// The answer's shape.
+    pub body: Body,
+}
+
+/// An answer, as a strategy reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Answer {
+    /// A keyset page.
+    Keyset {
+        /// Its rows.
+        rows: Vec<Row>,
+        /// The token for the rest, if any.
+        scroll_param: Option<String>,
+    },
+    /// An offset page.
+    Offset {
+        /// Its rows.
+        rows: Vec<Row>,
+        /// Rows matching the filter in all pages.
+        total: u64,
+    },
+    /// A part of a streamed body; `complete` on the last part (which may have no rows).
+    Rows {
+        /// The rows of this part.
+        rows: Vec<Row>,
+        /// Whether the body ends here.
+        complete: bool,
+    },
+}
+
+/// What a strategy asks the connector to emit.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Emit {
+    /// Upsert this record into `user`.
+    Upsert(Record),
+    /// Mark the row with this key deleted.
+    Delete(Record),
+    /// Checkpoint this state.
+    Checkpoint(serde_json::Value),
+    /// Tell the user.
+    Warning(String),
+}
+
+/// A strategy's contract: `next_request` until it says `None`; after each request, the answer
+/// to it (all parts of a streamed body, the last one `complete`) goes to `on_answer`. An
+/// answer may be seen twice (a streamed body retried from its start): strategies tolerate it.
+pub trait Strategy: Send {
+    /// The next request, or `None` when this sync is done.
+    fn next_request(&mut self) -> Option<Request>;
+
+    /// Reads (part of) the answer to the last request.
+    fn on_answer(&mut self, answer: Answer, out: &mut Vec<Emit>) -> Result<(), Error>;
+}
+
+/// Builds the strategy of `settings` from the saved `state`.
+pub fn build(settings: &Settings, state: &State) -> Result<Box<dyn Strategy>, Error> {
+    let now = jiff::Timestamp::now().as_second();
+    Ok(match settings.strategy {
+        StrategyName::Keyset => Box::new(Keyset::new(state, settings.tie_count_url.is_some())?),
+        StrategyName::Offset => Box::new(Offset::new(state, settings.page_size)?),
+        StrategyName::Timestamp => Box::new(Timestamp::new(state)?),
+        StrategyName::Replay => Box::new(Replay::new(state, settings.buffer)?),
+        StrategyName::StepSize => Box::new(StepSize::new(state, settings)?),
+        StrategyName::PriorityFirst => Box::new(PriorityFirst::new(state, settings, now)?),
+    })
+}
+
+/// Emits a row: an upsert, followed by a delete when it is a tombstone.
+pub(crate) fn emit_row(row: Row, out: &mut Vec<Emit>) {
+    let deleted = row.deleted.then(|| Record::new().with("id", row.id.as_str()));
+    out.push(Emit::Upsert(row.record));
+    if let Some(keys) = deleted {
+        out.push(Emit::Delete(keys));
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, the API's only accepted timestamp format.
+pub(crate) fn format_instant(seconds: i64) -> String {
+    jiff::Timestamp::from_second(seconds)
+        .map_or_else(|_| "1970-01-01T00:00:00Z".into(), |t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+/// Reads a cursor saved in a state: the API's format or any RFC 3339 instant.
+pub(crate) fn parse_cursor(key: &str, text: &str) -> Result<i64, Error> {
+    text.parse::<jiff::Timestamp>().map(|t| t.as_second()).map_err(|_| {
+        Error::state(format!("saved state key `{key}`: {text:?} is not a timestamp such as 2024-01-15T10:30:00Z"))
+    })
+}
+
+/// Runs `strategy` to its end: sends its requests through `source`, checks every record
+/// against `table`, and emits what it asks on `operations`.
+pub async fn drive(
+    strategy: &mut dyn Strategy,
+    source: &Source,
+    settings: &Settings,
+    table: &Table,
+    operations: &mut Operations,
+) -> Result<(), Error> {
+    let mut out = Vec::new();
+    while let Some(request) = strategy.next_request() {
+        let url = url_for(&request, settings)?;
+        match request.body {
+            Body::Keyset => {
+                let answer = source
+                    .get(url.as_str(), |body| {
+                        let page: KeysetPage = page::parse(body)?;
+                        Ok(Answer::Keyset { rows: user::check_all(table, page.data)?, scroll_param: page.scroll_param })
+                    })
+                    .await?;
+                strategy.on_answer(answer, &mut out)?;
+            }
+            Body::Offset => {
+                let answer = source
+                    .get(url.as_str(), |body| {
+                        let page: OffsetPage = page::parse(body)?;
+                        Ok(Answer::Offset { rows: user::check_all(table, page.data)?, total: page.total })
+                    })
+                    .await?;
+                strategy.on_answer(answer, &mut out)?;
+            }
+            Body::Stream => {
+                let mut consumer = Streaming {
+                    strategy: &mut *strategy,
+                    table,
+                    operations: &mut *operations,
+                    parser: RecordStream::default(),
+                    out: Vec::new(),
+                };
+                source.stream(url.as_str(), &mut consumer).await?;
+            }
+        }
+        emit(&mut out, operations).await?;
+    }
+    Ok(())
+}
+
+fn url_for(request: &Request, settings: &Settings) -> Result<reqwest::Url, Error> {
+    let base = match request.endpoint {
+        Endpoint::Data => &settings.base_url,
+        Endpoint::TieCount => settings
+            .tie_count_url
+            .as_ref()
+            .ok_or_else(|| Error::configuration("configuration key `tie_count_url` is needed to count tie groups"))?,
+    };
+    let mut url = base.clone();
+    {
+        let mut query = url.query_pairs_mut();
+        for (key, value) in &request.params {
+            query.append_pair(key, value);
+        }
+    }
+    Ok(url)
+}
+
+async fn emit(out: &mut Vec<Emit>, operations: &mut Operations) -> Result<(), Error> {
+    for emitted in out.drain(..) {
+        match emitted {
+            Emit::Upsert(record) => operations.upsert("user", record).await?,
+            Emit::Delete(keys) => operations.delete("user", keys).await?,
+            Emit::Checkpoint(state) => operations.checkpoint(&state).await?,
+            Emit::Warning(message) => operations.warning(message),
+        }
+    }
+    Ok(())
+}
+
+/// Feeds a streamed body to a strategy part by part, emitting as it goes.
+struct Streaming<'a> {
+    strategy: &'a mut dyn Strategy,
+    table: &'a Table,
+    operations: &'a mut Operations,
+    parser: RecordStream,
+    out: Vec<Emit>,
+}
+
+impl Streaming<'_> {
+    async fn deliver(&mut self, records: Vec<inlet_sdk::Record>, complete: bool) -> Result<(), StreamError> {
+        let rows = user::check_all(self.table, records).map_err(StreamError::Body)?;
+        self.strategy.on_answer(Answer::Rows { rows, complete }, &mut self.out).map_err(StreamError::Stopped)?;
+        emit(&mut self.out, self.operations).await.map_err(StreamError::Stopped)
+    }
+}
+
+impl ChunkConsumer for Streaming<'_> {
+    fn restart(&mut self) {
+        self.parser = RecordStream::default();
+    }
+
+    async fn consume(&mut self, chunk: &[u8]) -> Result<(), StreamError> {
+        let mut records = Vec::new();
+        self.parser.feed(chunk, &mut records).map_err(StreamError::Body)?;
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.deliver(records, false).await
+    }
+
+    async fn finish(&mut self) -> Result<(), StreamError> {
+        self.parser.finish().map_err(StreamError::Body)?;
+        self.deliver(Vec::new(), true).await
+    }
+}

@@ -1,0 +1,100 @@
+//! The `user` table of the seeds, and the checks a record passes before it is emitted.
+
+use inlet_sdk::{ColumnType, Record, Table, Value};
+
+use crate::source::BodyError;
+
+/// The seeds' `user` table; `updatedAt` orders versions, so a replayed page never moves a
+/// row backwards. `deletedAt` is set on tombstones by APIs that expose deletes.
+pub fn user_table() -> Table {
+    Table::new("user")
+        .primary_key(["id"])
+        .column("id", ColumnType::String)
+        .column("name", ColumnType::String)
+        .column("email", ColumnType::String)
+        .column("address", ColumnType::String)
+        .column("company", ColumnType::String)
+        .column("job", ColumnType::String)
+        .column("createdAt", ColumnType::UtcDateTime)
+        .column("updatedAt", ColumnType::UtcDateTime)
+        .column("deletedAt", ColumnType::UtcDateTime)
+        .version_column("updatedAt")
+}
+
+/// A record that passed the table's checks, with what the strategies steer by.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// The record as received.
+    pub record: Record,
+    /// Its `id`, as text.
+    pub id: String,
+    /// Its `updatedAt`, in seconds since the epoch.
+    pub updated_at: i64,
+    /// It is a tombstone: `deletedAt` is set.
+    pub deleted: bool,
+}
+
+/// Checks `record` against `table` and reads its id and `updatedAt`. A failure makes the
+/// whole response unusable (it is retried, then fails the sync), so that a bad record is
+/// never half-written.
+pub fn check(table: &Table, record: Record) -> Result<Row, BodyError> {
+    table.validate(&record).map_err(|e| format!("a record does not fit: {e}"))?;
+    let id = match record.get("id") {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => return Err("a record has no `id`".into()),
+    };
+    let updated_at = match record.get("updatedAt") {
+        Some(Value::String(s)) => s
+            .parse::<jiff::Timestamp>()
+            .map_err(|_| format!("record {id}: `updatedAt` {s:?} is not a timestamp"))?
+            .as_second(),
+        _ => return Err(format!("record {id}: `updatedAt` is missing")),
+    };
+    let deleted = record.get("deletedAt").is_some_and(|v| !v.is_null());
+    Ok(Row { record, id, updated_at, deleted })
+}
+
+/// Checks every record of a response.
+pub fn check_all(table: &Table, records: Vec<Record>) -> Result<Vec<Row>, BodyError> {
+    records.into_iter().map(|r| check(table, r)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn good_records_pass_and_bad_ones_say_why() {
+        let table = user_table();
+        let good = Record::new()
+            .with("id", "u1")
+            .with("updatedAt", "2026-01-01T00:00:05Z")
+            .with("createdAt", "2026-01-01T00:00:00Z");
+        let row = check(&table, good).unwrap();
+        assert_eq!((row.id.as_str(), row.updated_at, row.deleted), ("u1", 1_767_225_605, false));
+        let tomb = Record::new()
+            .with("id", "u2")
+            .with("updatedAt", "2026-01-01T00:00:05Z")
+            .with("deletedAt", "2026-01-01T00:00:05Z");
+        assert!(check(&table, tomb).unwrap().deleted);
+        assert!(
+            check(&table, Record::new().with("updatedAt", "2026-01-01T00:00:05Z"))
+                .unwrap_err()
+                .contains("primary key column `id`")
+        );
+        assert!(
+            check(&table, Record::new().with("id", "x").with("updatedAt", 5))
+                .unwrap_err()
+                .contains("is not a valid UTC_DATETIME")
+        );
+        assert!(check(&table, Record::new().with("id", "x")).unwrap_err().contains("`updatedAt` is missing"));
+        assert!(
+            check(
+                &table,
+                Record::new().with("id", "x").with("updatedAt", "2026-01-01T00:00:00Z").with("createdAt", "yesterday")
+            )
+            .is_err()
+        );
+    }
+}

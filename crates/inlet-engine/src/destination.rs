@@ -1,0 +1,213 @@
+//! The destination contract: a warehouse that commits data and the state proving it in one
+//! transaction.
+
+use std::fmt;
+
+use inlet_sdk::{ColumnType, State, Value};
+use serde::{Deserialize, Serialize};
+
+/// A warehouse. Methods run on the engine's writer thread, one at a time.
+///
+/// The contract:
+/// - [`commit`](Destination::commit) is atomic and durable: when it returns `Ok`, every
+///   change of the transaction and its state are stored; when it returns `Err` (or the
+///   process dies during the call), none of them are.
+/// - Applying the same transaction twice leaves the same rows as applying it once.
+/// - A row is never replaced by an older version of itself (see [`TableSpec::version`]).
+/// - [`saved_state`](Destination::saved_state) changes nothing, and returns the state of
+///   the last successful commit.
+/// - Two destinations on the same warehouse and schema at the same time: the second one to
+///   open fails with [`DestinationErrorKind::Busy`].
+pub trait Destination: Send {
+    /// Where the data goes, for messages: `DuckDB files/warehouse.db, schema main`.
+    fn describe(&self) -> String;
+
+    /// The state of the last commit, with the name of the connector that wrote it.
+    fn saved_state(&mut self) -> Result<Option<SavedState>, DestinationError>;
+
+    /// Applies `transaction` atomically (see the trait's contract).
+    fn commit(&mut self, transaction: &Transaction<'_>) -> Result<(), DestinationError>;
+
+    /// Forgets the saved state (the data stays): the next sync starts from scratch.
+    fn clear_state(&mut self) -> Result<(), DestinationError>;
+}
+
+/// A saved state and the connector that wrote it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedState {
+    /// The connector's name (see `Connector::name`).
+    pub connector: String,
+    /// Its state.
+    pub state: State,
+}
+
+/// A table as the destination must have it: declared and inferred columns, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableSpec {
+    /// The table's name.
+    pub name: String,
+    /// Its columns; the list only grows (new columns are appended).
+    pub columns: Vec<ColumnSpec>,
+    /// Positions of the primary-key columns in `columns`.
+    pub primary_key: Vec<usize>,
+    /// Position of the version column: an upsert never replaces a row whose version is
+    /// greater than its own (equal versions are replaced).
+    pub version: Option<usize>,
+}
+
+/// A column and its type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColumnSpec {
+    /// Its name.
+    pub name: String,
+    /// Its type.
+    pub ty: ColumnType,
+}
+
+/// A whole row, values in the order of [`TableSpec::columns`], each already converted to
+/// its column's type (see [`ColumnType::convert`]). A row may be shorter than the column list
+/// (it was converted before the table grew); missing values are `NULL`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// The values.
+    pub values: Vec<Value>,
+    /// Written as a soft-deleted row (an upsert immediately followed by a delete).
+    pub deleted: bool,
+}
+
+/// Columns to change in one existing row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Patch {
+    /// The primary key, in the order of [`TableSpec::primary_key`].
+    pub key: Vec<Value>,
+    /// `(column position, new value)` pairs.
+    pub columns: Vec<(usize, Value)>,
+}
+
+/// A run of changes of one kind to one table, applied in order within the transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Segment {
+    /// Insert or replace rows by primary key. The same key may appear several times: the
+    /// highest version wins, and among equal versions the last one.
+    Upserts {
+        /// Position of the table in [`Transaction::tables`].
+        table: usize,
+        /// The rows.
+        rows: Vec<Row>,
+    },
+    /// Change some columns of existing rows; a key with no row changes nothing.
+    Patches {
+        /// Position of the table.
+        table: usize,
+        /// The changes.
+        patches: Vec<Patch>,
+    },
+    /// Mark rows deleted (soft delete) by primary key.
+    Deletes {
+        /// Position of the table.
+        table: usize,
+        /// Primary keys, in the order of [`TableSpec::primary_key`].
+        keys: Vec<Vec<Value>>,
+    },
+    /// Mark every row of the table deleted.
+    Truncate {
+        /// Position of the table.
+        table: usize,
+    },
+}
+
+/// Everything one commit writes.
+#[derive(Debug)]
+pub struct Transaction<'a> {
+    /// Every table of the connector as it stands: create those missing, add missing columns.
+    pub tables: &'a [TableSpec],
+    /// The changes, in order.
+    pub segments: &'a [Segment],
+    /// The state to save with them.
+    pub state: &'a SavedState,
+    /// The value of each written row's sync-time column.
+    pub synced_at: jiff::Timestamp,
+}
+
+impl Transaction<'_> {
+    /// Rows this transaction writes (upserts, patches and deletes).
+    pub fn row_count(&self) -> usize {
+        self.segments
+            .iter()
+            .map(|s| match s {
+                Segment::Upserts { rows, .. } => rows.len(),
+                Segment::Patches { patches, .. } => patches.len(),
+                Segment::Deletes { keys, .. } => keys.len(),
+                Segment::Truncate { .. } => 0,
+            })
+            .sum()
+    }
+}
+
+/// What kind of failure a [`DestinationError`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DestinationErrorKind {
+    /// Another process holds the warehouse (another sync is running).
+    Busy,
+    /// The warehouse cannot be reached or opened.
+    Unavailable,
+    /// The warehouse refused a write (schema conflict, constraint, full disk…).
+    Write,
+}
+
+/// A destination failure.
+pub struct DestinationError {
+    kind: DestinationErrorKind,
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl DestinationError {
+    /// A failure of `kind`.
+    pub fn new(kind: DestinationErrorKind, message: impl Into<String>) -> Self {
+        DestinationError { kind, message: message.into(), source: None }
+    }
+
+    /// Attaches the cause.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> DestinationErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for DestinationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Debug for DestinationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.kind, self.message)?;
+        if let Some(s) = &self.source {
+            write!(f, ": {s}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DestinationError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Names of the bookkeeping columns every table gets.
+pub mod columns {
+    /// When the row was last written by a sync (`TIMESTAMPTZ`).
+    pub const SYNCED: &str = "_inlet_synced";
+    /// Whether the row was deleted at the source (`BOOLEAN`, soft delete).
+    pub const DELETED: &str = "_inlet_deleted";
+    /// The table holding the saved state, in the same schema as the data.
+    pub const STATE_TABLE: &str = "_inlet_state";
+}

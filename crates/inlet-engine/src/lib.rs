@@ -1,0 +1,27 @@
+//! The inlet sync engine: it runs a connector, writes what it emits, and commits each batch
+//! together with the state that proves it, so that a crash at any instant loses nothing and
+//! duplicates nothing.
+//!
+//! ```text
+//! connector.update ──Batch──► bounded channel ──► writer thread ──Transaction──► Destination
+//!      (async, fetching ahead)                 (convert, coalesce)        (data + state, atomic)
+//! ```
+//!
+//! - [`Destination`] is the contract a warehouse implements; [`MemoryWarehouse`] is one in
+//!   memory for tests, and the `conformance` feature ships the suite every destination passes.
+//! - [`sync`] runs one sync and reports what it did; [`SyncError`] says why it failed.
+
+mod destination;
+pub mod failpoint;
+mod memory;
+mod sync;
+mod tables;
+mod writer;
+
+pub use destination::{
+    ColumnSpec, Destination, DestinationError, DestinationErrorKind, Patch, Row, SavedState, Segment, TableSpec,
+    Transaction, columns,
+};
+pub use memory::{MemoryWarehouse, StoredRow};
+pub use sync::{Observer, Silent, SyncError, SyncOptions, SyncReport, sync};
+pub use tables::DataError;

@@ -1,0 +1,212 @@
+//! A destination in memory, for tests: it follows the whole [`Destination`] contract, so a
+//! test of a connector or of the engine can check exactly what a warehouse would hold.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use inlet_sdk::{Record, Value};
+
+use crate::destination::{
+    ColumnSpec, Destination, DestinationError, DestinationErrorKind, SavedState, Segment, TableSpec, Transaction,
+};
+
+/// One row as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredRow {
+    /// Columns and values.
+    pub record: Record,
+    /// Soft-deleted.
+    pub deleted: bool,
+    /// When it was last written.
+    pub synced_at: jiff::Timestamp,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Table {
+    columns: Vec<ColumnSpec>,
+    rows: BTreeMap<String, StoredRow>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Warehouse {
+    tables: BTreeMap<String, Table>,
+    state: Option<SavedState>,
+    commits: u64,
+    failing_commits: u64,
+}
+
+/// A warehouse in memory, shared by the destinations made from it.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryWarehouse {
+    inner: Arc<Mutex<Warehouse>>,
+}
+
+impl MemoryWarehouse {
+    /// An empty warehouse.
+    pub fn new() -> Self {
+        MemoryWarehouse::default()
+    }
+
+    /// A destination writing here.
+    pub fn destination(&self) -> Box<dyn Destination> {
+        Box::new(MemoryDestination { warehouse: self.clone() })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Warehouse> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The rows of `table`, ordered by primary key, deleted ones included.
+    pub fn rows(&self, table: &str) -> Vec<StoredRow> {
+        self.lock().tables.get(table).map(|t| t.rows.values().cloned().collect()).unwrap_or_default()
+    }
+
+    /// The names of the columns of `table`.
+    pub fn columns(&self, table: &str) -> Vec<ColumnSpec> {
+        self.lock().tables.get(table).map(|t| t.columns.clone()).unwrap_or_default()
+    }
+
+    /// The saved state.
+    pub fn saved_state(&self) -> Option<SavedState> {
+        self.lock().state.clone()
+    }
+
+    /// Commits so far.
+    pub fn commits(&self) -> u64 {
+        self.lock().commits
+    }
+
+    /// Makes the next `n` commits fail (nothing of them is applied).
+    pub fn fail_commits(&self, n: u64) {
+        self.lock().failing_commits = n;
+    }
+}
+
+struct MemoryDestination {
+    warehouse: MemoryWarehouse,
+}
+
+fn key_string(values: &[Value]) -> String {
+    serde_json::Value::Array(values.iter().map(Value::to_json).collect()).to_string()
+}
+
+fn version_of(spec: &TableSpec, values: &[Value]) -> Option<Value> {
+    spec.version.and_then(|v| values.get(v).cloned()).filter(|v| !v.is_null())
+}
+
+/// Whether `incoming` may replace `existing`: not when both versions are known and the
+/// incoming one is older.
+fn not_older(incoming: Option<&Value>, existing: Option<&Value>) -> bool {
+    match (incoming, existing) {
+        (Some(a), Some(b)) => compare(a, b) != Some(std::cmp::Ordering::Less),
+        _ => true,
+    }
+}
+
+fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+    match (a, b) {
+        (Value::Int(a), Value::Int(b)) => Some(a.cmp(b)),
+        (Value::Float(a), Value::Float(b)) => a.partial_cmp(b),
+        (Value::Decimal(a), Value::Decimal(b)) => Some(a.cmp(b)),
+        (Value::String(a), Value::String(b)) => Some(a.cmp(b)),
+        (Value::Date(a), Value::Date(b)) => Some(a.cmp(b)),
+        (Value::DateTime(a), Value::DateTime(b)) => Some(a.cmp(b)),
+        (Value::Timestamp(a), Value::Timestamp(b)) => Some(a.cmp(b)),
+        _ => None,
+    }
+}
+
+impl Destination for MemoryDestination {
+    fn describe(&self) -> String {
+        "memory".into()
+    }
+
+    fn saved_state(&mut self) -> Result<Option<SavedState>, DestinationError> {
+        Ok(self.warehouse.lock().state.clone())
+    }
+
+    fn clear_state(&mut self) -> Result<(), DestinationError> {
+        self.warehouse.lock().state = None;
+        Ok(())
+    }
+
+    fn commit(&mut self, tx: &Transaction<'_>) -> Result<(), DestinationError> {
+        let mut guard = self.warehouse.lock();
+        if guard.failing_commits > 0 {
+            guard.failing_commits -= 1;
+            return Err(DestinationError::new(DestinationErrorKind::Write, "commit refused (test)"));
+        }
+        // Work on a copy: either all of the transaction lands, or none of it.
+        let mut next = guard.clone();
+        for spec in tx.tables {
+            let table = next.tables.entry(spec.name.clone()).or_default();
+            for column in &spec.columns[table.columns.len().min(spec.columns.len())..] {
+                table.columns.push(column.clone());
+            }
+        }
+        for segment in tx.segments {
+            apply(&mut next, tx, segment);
+        }
+        next.state = Some(tx.state.clone());
+        next.commits += 1;
+        *guard = next;
+        Ok(())
+    }
+}
+
+fn apply(warehouse: &mut Warehouse, tx: &Transaction<'_>, segment: &Segment) {
+    let spec_of = |t: usize| &tx.tables[t];
+    match segment {
+        Segment::Upserts { table, rows } => {
+            let spec = spec_of(*table);
+            let stored = warehouse.tables.get_mut(&spec.name).expect("created above");
+            for row in rows {
+                let key: Vec<Value> = spec.primary_key.iter().map(|&k| row.values[k].clone()).collect();
+                let key = key_string(&key);
+                let existing = stored.rows.get(&key).map(|r| version_of(spec, &record_values(spec, &r.record)));
+                if let Some(existing) = existing
+                    && !not_older(version_of(spec, &row.values).as_ref(), existing.as_ref())
+                {
+                    continue;
+                }
+                let mut record = Record::new();
+                for (i, column) in spec.columns.iter().enumerate() {
+                    record.set(&column.name, row.values.get(i).cloned().unwrap_or(Value::Null));
+                }
+                stored.rows.insert(key, StoredRow { record, deleted: row.deleted, synced_at: tx.synced_at });
+            }
+        }
+        Segment::Patches { table, patches } => {
+            let spec = spec_of(*table);
+            let stored = warehouse.tables.get_mut(&spec.name).expect("created above");
+            for patch in patches {
+                if let Some(row) = stored.rows.get_mut(&key_string(&patch.key)) {
+                    for (position, value) in &patch.columns {
+                        row.record.set(&spec.columns[*position].name, value.clone());
+                    }
+                    row.synced_at = tx.synced_at;
+                }
+            }
+        }
+        Segment::Deletes { table, keys } => {
+            let stored = warehouse.tables.get_mut(&spec_of(*table).name).expect("created above");
+            for key in keys {
+                if let Some(row) = stored.rows.get_mut(&key_string(key)) {
+                    row.deleted = true;
+                    row.synced_at = tx.synced_at;
+                }
+            }
+        }
+        Segment::Truncate { table } => {
+            let stored = warehouse.tables.get_mut(&spec_of(*table).name).expect("created above");
+            for row in stored.rows.values_mut().filter(|r| !r.deleted) {
+                row.deleted = true;
+                row.synced_at = tx.synced_at;
+            }
+        }
+    }
+}
+
+fn record_values(spec: &TableSpec, record: &Record) -> Vec<Value> {
+    spec.columns.iter().map(|c| record.get(&c.name).cloned().unwrap_or(Value::Null)).collect()
+}

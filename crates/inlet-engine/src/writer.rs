@@ -1,0 +1,261 @@
+//! The writer: a thread that owns the destination, converts records to rows and commits.
+//!
+//! Batches arrive over a bounded channel while the connector keeps fetching. A checkpoint is
+//! committed as soon as the writer has caught up with the connector, or once the open
+//! transaction is large or old enough; under load several checkpoints share one transaction,
+//! and the latest state proves them all. Data after the last checkpoint is committed only
+//! when the sync ends normally or is stopped, never when it fails.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use inlet_sdk::{Batch, Change, State, Value};
+use tokio::sync::mpsc::Receiver;
+use tokio::sync::mpsc::error::TryRecvError;
+
+use crate::destination::{Destination, Row, SavedState, Segment, Transaction};
+use crate::failpoint;
+use crate::sync::{Observer, SyncError};
+use crate::tables::{DataError, Tables};
+
+/// How the connector's side ended; decides what the writer commits of what is pending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// `update` returned `Ok`: commit everything.
+    Completed,
+    /// Stopped on request (Ctrl-C): commit everything received.
+    Stopped,
+    /// `update` failed: commit up to the last checkpoint, drop the rest.
+    Failed,
+}
+
+/// When to commit.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CommitPolicy {
+    pub max_rows: usize,
+    pub max_delay: Duration,
+}
+
+/// What the writer did.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct WriterReport {
+    pub commits: u64,
+    pub rows: u64,
+    pub last_state: Option<State>,
+}
+
+#[derive(Default)]
+struct Pending {
+    segments: Vec<Segment>,
+    rows: usize,
+}
+
+impl Pending {
+    fn append(&mut self, other: Pending) {
+        for segment in other.segments {
+            push_segment(&mut self.segments, segment);
+        }
+        self.rows += other.rows;
+    }
+}
+
+/// Appends `segment`, merging it into the last one when both have the same kind and table.
+fn push_segment(segments: &mut Vec<Segment>, segment: Segment) {
+    match (segments.last_mut(), segment) {
+        (Some(Segment::Upserts { table: a, rows }), Segment::Upserts { table: b, rows: more }) if *a == b => {
+            rows.extend(more)
+        }
+        (Some(Segment::Deletes { table: a, keys }), Segment::Deletes { table: b, keys: more }) if *a == b => {
+            keys.extend(more)
+        }
+        (Some(Segment::Patches { table: a, patches }), Segment::Patches { table: b, patches: more }) if *a == b => {
+            patches.extend(more)
+        }
+        (_, segment) => segments.push(segment),
+    }
+}
+
+pub(crate) struct Writer {
+    pub destination: Box<dyn Destination>,
+    pub tables: Tables,
+    pub connector: String,
+    pub policy: CommitPolicy,
+    pub observer: Arc<dyn Observer>,
+    pub ending: Arc<Mutex<Ending>>,
+    /// State of the last commit (or the saved one).
+    committed: State,
+    /// Data up to the latest checkpoint, not yet committed, and that checkpoint.
+    proven: Pending,
+    checkpoint: Option<State>,
+    /// Data after the latest checkpoint.
+    unproven: Pending,
+    opened: Option<Instant>,
+    tables_created: bool,
+    report: WriterReport,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        destination: Box<dyn Destination>,
+        tables: Tables,
+        connector: String,
+        saved: State,
+        policy: CommitPolicy,
+        observer: Arc<dyn Observer>,
+        ending: Arc<Mutex<Ending>>,
+    ) -> Self {
+        Writer {
+            destination,
+            tables,
+            connector,
+            policy,
+            observer,
+            ending,
+            committed: saved,
+            proven: Pending::default(),
+            checkpoint: None,
+            unproven: Pending::default(),
+            opened: None,
+            tables_created: false,
+            report: WriterReport::default(),
+        }
+    }
+
+    /// Consumes batches until the connector side hangs up, then commits according to how it
+    /// ended. On an error the receiver is dropped, which stops the connector.
+    pub(crate) fn run(mut self, mut batches: Receiver<Batch>) -> Result<WriterReport, SyncError> {
+        loop {
+            let batch = match batches.try_recv() {
+                Ok(batch) => batch,
+                Err(TryRecvError::Empty) => {
+                    // Caught up with the connector: this is the moment to commit.
+                    if self.checkpoint.is_some() {
+                        self.commit(true)?;
+                    }
+                    match batches.blocking_recv() {
+                        Some(batch) => batch,
+                        None => break,
+                    }
+                }
+                Err(TryRecvError::Disconnected) => break,
+            };
+            if let Err(error) = self.absorb(batch) {
+                if matches!(error, SyncError::Data(_)) {
+                    // The batches before the bad one are whole: keep them, drop the bad one.
+                    self.unproven = Pending::default();
+                    if self.checkpoint.is_some() {
+                        self.commit(false)?;
+                    }
+                }
+                return Err(error);
+            }
+        }
+        let ending = *self.ending.lock().unwrap_or_else(|p| p.into_inner());
+        if ending == Ending::Failed {
+            self.unproven = Pending::default();
+        }
+        let pending = self.checkpoint.is_some()
+            || self.proven.rows + self.unproven.rows > 0
+            || !self.proven.segments.is_empty()
+            || !self.unproven.segments.is_empty();
+        if pending || (ending == Ending::Completed && !self.tables_created) {
+            self.commit(ending != Ending::Failed)?;
+        }
+        Ok(self.report)
+    }
+
+    fn absorb(&mut self, batch: Batch) -> Result<(), SyncError> {
+        for warning in &batch.warnings {
+            self.observer.warning(warning);
+        }
+        let half = batch.changes.len() / 2;
+        for (i, change) in batch.changes.into_iter().enumerate() {
+            if i == half && half > 0 {
+                failpoint::hit("batch.mid");
+            }
+            self.convert(change).map_err(|e| SyncError::Data(e.0))?;
+        }
+        if let Some(state) = batch.checkpoint {
+            let unproven = std::mem::take(&mut self.unproven);
+            self.proven.append(unproven);
+            self.checkpoint = Some(state);
+        }
+        let opened = *self.opened.get_or_insert_with(Instant::now);
+        let large = self.proven.rows + self.unproven.rows >= self.policy.max_rows;
+        let old = self.checkpoint.is_some() && opened.elapsed() >= self.policy.max_delay;
+        if large || old {
+            self.commit(true)?;
+        }
+        Ok(())
+    }
+
+    fn convert(&mut self, change: Change) -> Result<(), DataError> {
+        let pending = &mut self.unproven;
+        pending.rows += 1;
+        let segment = match change {
+            Change::Upsert { table, record } => {
+                let table = self.tables.table(&table)?;
+                Segment::Upserts { table, rows: vec![Row { values: self.tables.row(table, record)?, deleted: false }] }
+            }
+            Change::Update { table, record } => {
+                let table = self.tables.table(&table)?;
+                Segment::Patches { table, patches: vec![self.tables.patch(table, record)?] }
+            }
+            Change::Delete { table, keys } => {
+                let table = self.tables.table(&table)?;
+                let key = self.tables.key(table, keys)?;
+                // A delete right after the upsert of the same row (a tombstone) marks that row.
+                if let Some(Segment::Upserts { table: t, rows }) = pending.segments.last_mut()
+                    && *t == table
+                    && let Some(last) = rows.last_mut()
+                    && key_of(&self.tables, table, &last.values) == key
+                {
+                    last.deleted = true;
+                    return Ok(());
+                }
+                Segment::Deletes { table, keys: vec![key] }
+            }
+            Change::Truncate { table } => {
+                pending.rows -= 1;
+                Segment::Truncate { table: self.tables.table(&table)? }
+            }
+        };
+        push_segment(&mut self.unproven.segments, segment);
+        Ok(())
+    }
+
+    /// Commits the proven data with its checkpoint, and the unproven data too if
+    /// `include_unproven` (the state then proves a prefix of what is written, which is safe).
+    fn commit(&mut self, include_unproven: bool) -> Result<(), SyncError> {
+        let mut pending = std::mem::take(&mut self.proven);
+        if include_unproven {
+            pending.append(std::mem::take(&mut self.unproven));
+        }
+        let state = self.checkpoint.take().unwrap_or_else(|| self.committed.clone());
+        let specs = self.tables.specs();
+        let saved = SavedState { connector: self.connector.clone(), state };
+        let transaction = Transaction {
+            tables: &specs,
+            segments: &pending.segments,
+            state: &saved,
+            synced_at: jiff::Timestamp::now(),
+        };
+        let rows = transaction.row_count();
+        let started = Instant::now();
+        self.destination.commit(&transaction).map_err(SyncError::Destination)?;
+        failpoint::hit("commit.after");
+        self.tables.settle_all();
+        self.tables_created = true;
+        self.opened = None;
+        self.report.commits += 1;
+        self.report.rows += rows as u64;
+        self.committed = saved.state;
+        self.report.last_state = Some(self.committed.clone());
+        self.observer.committed(rows, started.elapsed(), &self.committed);
+        Ok(())
+    }
+}
+
+fn key_of(tables: &Tables, table: usize, values: &[Value]) -> Vec<Value> {
+    tables.key_positions(table).iter().map(|&k| values.get(k).cloned().unwrap_or(Value::Null)).collect()
+}

@@ -1,0 +1,296 @@
+//! The engine's guarantees, checked with a scripted connector and the in-memory warehouse.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use inlet_engine::{MemoryWarehouse, Silent, SyncError, SyncOptions, sync};
+use inlet_sdk::{ColumnType, Configuration, Connector, Error, ErrorKind, Operations, Record, State, Table, Value};
+
+/// One step of a scripted connector.
+#[derive(Clone)]
+enum Step {
+    Upsert(i64, &'static str),
+    Delete(i64),
+    Truncate,
+    Checkpoint(i64),
+    Fail,
+    Hang,
+}
+
+struct Scripted {
+    steps: Vec<Step>,
+    name: &'static str,
+    seen_state: Arc<std::sync::Mutex<Option<State>>>,
+    calls: AtomicUsize,
+}
+
+fn scripted(steps: Vec<Step>) -> Scripted {
+    Scripted { steps, name: "scripted", seen_state: Default::default(), calls: AtomicUsize::new(0) }
+}
+
+impl Connector for Scripted {
+    fn name(&self, _: &Configuration) -> String {
+        self.name.into()
+    }
+
+    fn schema(&self, _: &Configuration) -> Result<Vec<Table>, Error> {
+        Ok(vec![
+            Table::new("item")
+                .primary_key(["id"])
+                .column("id", ColumnType::Long)
+                .column("updatedAt", ColumnType::UtcDateTime)
+                .version_column("updatedAt"),
+        ])
+    }
+
+    async fn update(&self, _: &Configuration, state: &State, ops: &mut Operations) -> Result<(), Error> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        *self.seen_state.lock().unwrap() = Some(state.clone());
+        for step in &self.steps {
+            match step {
+                Step::Upsert(id, at) => {
+                    ops.upsert("item", Record::new().with("id", *id).with("updatedAt", *at)).await?
+                }
+                Step::Delete(id) => ops.delete("item", Record::new().with("id", *id)).await?,
+                Step::Truncate => ops.truncate("item").await?,
+                Step::Checkpoint(n) => ops.checkpoint(&serde_json::json!({ "cursor": n })).await?,
+                Step::Fail => return Err(Error::source("the source answered 500")),
+                Step::Hang => std::future::pending::<()>().await,
+            }
+        }
+        Ok(())
+    }
+}
+
+const T1: &str = "2026-01-01T00:00:01Z";
+const T2: &str = "2026-01-01T00:00:02Z";
+
+async fn run(connector: &Scripted, warehouse: &MemoryWarehouse) -> Result<inlet_engine::SyncReport, SyncError> {
+    sync(
+        connector,
+        &Configuration::default(),
+        warehouse.destination(),
+        &SyncOptions::default(),
+        Arc::new(Silent),
+        std::future::pending(),
+    )
+    .await
+}
+
+fn live_ids(warehouse: &MemoryWarehouse) -> Vec<i64> {
+    warehouse
+        .rows("item")
+        .iter()
+        .filter(|r| !r.deleted)
+        .map(|r| match r.record.get("id") {
+            Some(Value::Int(id)) => *id,
+            other => panic!("id {other:?}"),
+        })
+        .collect()
+}
+
+fn cursor(warehouse: &MemoryWarehouse) -> serde_json::Value {
+    warehouse.saved_state().expect("a saved state").state.to_json()["cursor"].clone()
+}
+
+#[tokio::test]
+async fn commits_data_and_state_and_hands_the_state_back_next_time() {
+    let warehouse = MemoryWarehouse::new();
+    let first = scripted(vec![
+        Step::Upsert(1, T1),
+        Step::Upsert(2, T1),
+        Step::Checkpoint(2),
+        Step::Upsert(3, T1),
+        Step::Checkpoint(3),
+    ]);
+    let report = run(&first, &warehouse).await.unwrap();
+    assert_eq!((report.operations.upserts, report.operations.checkpoints, report.stopped), (3, 2, false));
+    assert_eq!(live_ids(&warehouse), [1, 2, 3]);
+    assert_eq!(cursor(&warehouse), 3);
+    assert!(report.commits >= 1 && report.commits <= 2, "checkpoints may share a commit");
+
+    let second = scripted(vec![Step::Checkpoint(3)]);
+    run(&second, &warehouse).await.unwrap();
+    assert_eq!(second.seen_state.lock().unwrap().clone().unwrap().to_json(), serde_json::json!({"cursor": 3}));
+}
+
+#[tokio::test]
+async fn a_failed_connector_keeps_what_was_checkpointed_and_drops_the_rest() {
+    let warehouse = MemoryWarehouse::new();
+    let failing =
+        scripted(vec![Step::Upsert(1, T1), Step::Checkpoint(1), Step::Upsert(2, T1), Step::Upsert(3, T1), Step::Fail]);
+    let error = run(&failing, &warehouse).await.unwrap_err();
+    assert!(matches!(&error, SyncError::Connector(e) if e.kind() == ErrorKind::Source), "{error}");
+    assert_eq!(live_ids(&warehouse), [1], "rows after the last checkpoint are not written");
+    assert_eq!(cursor(&warehouse), 1);
+}
+
+#[tokio::test]
+async fn a_record_that_does_not_fit_fails_the_sync_and_leaves_the_last_commit() {
+    struct Bad;
+    impl Connector for Bad {
+        fn schema(&self, c: &Configuration) -> Result<Vec<Table>, Error> {
+            scripted(vec![]).schema(c)
+        }
+        async fn update(&self, _: &Configuration, _: &State, ops: &mut Operations) -> Result<(), Error> {
+            ops.upsert("item", Record::new().with("id", 1).with("updatedAt", T1)).await?;
+            ops.checkpoint(&serde_json::json!({"cursor": 1})).await?;
+            ops.upsert("item", Record::new().with("id", 2).with("updatedAt", "yesterday")).await?;
+            ops.checkpoint(&serde_json::json!({"cursor": 2})).await?;
+            // The engine stops the connector once the writer has failed.
+            loop {
+                ops.upsert("item", Record::new().with("id", 3).with("updatedAt", T1)).await?;
+                ops.flush().await?;
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+    let warehouse = MemoryWarehouse::new();
+    let error = sync(
+        &Bad,
+        &Configuration::default(),
+        warehouse.destination(),
+        &SyncOptions::default(),
+        Arc::new(Silent),
+        std::future::pending(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("table `item`, column `updatedAt`: \"yesterday\" is not a valid UTC_DATETIME"),
+        "{error}"
+    );
+    assert_eq!(live_ids(&warehouse), [1]);
+    assert_eq!(cursor(&warehouse), 1);
+}
+
+#[tokio::test]
+async fn a_failed_commit_changes_nothing_and_stops_the_connector() {
+    let warehouse = MemoryWarehouse::new();
+    warehouse.fail_commits(1);
+    let connector = scripted(vec![Step::Upsert(1, T1), Step::Checkpoint(1), Step::Hang]);
+    let error = run(&connector, &warehouse).await.unwrap_err();
+    assert!(matches!(error, SyncError::Destination(_)), "{error}");
+    assert!(warehouse.rows("item").is_empty() && warehouse.saved_state().is_none());
+}
+
+#[tokio::test]
+async fn stopping_commits_what_was_received() {
+    let warehouse = MemoryWarehouse::new();
+    let connector = scripted(vec![Step::Upsert(1, T1), Step::Checkpoint(1), Step::Upsert(2, T1), Step::Hang]);
+    let stop = tokio::time::sleep(std::time::Duration::from_millis(100));
+    let report = sync(
+        &connector,
+        &Configuration::default(),
+        warehouse.destination(),
+        &SyncOptions::default(),
+        Arc::new(Silent),
+        stop,
+    )
+    .await
+    .unwrap();
+    assert!(report.stopped);
+    assert_eq!(live_ids(&warehouse), [1, 2], "the change after the checkpoint was received, so it is kept");
+    assert_eq!(cursor(&warehouse), 1, "but the state claims only what the checkpoint proved");
+}
+
+#[tokio::test]
+async fn versions_never_go_backwards_and_tombstones_fold_into_their_upsert() {
+    let warehouse = MemoryWarehouse::new();
+    let connector = scripted(vec![
+        Step::Upsert(1, T2),
+        Step::Upsert(1, T1),
+        Step::Upsert(2, T1),
+        Step::Delete(2),
+        Step::Checkpoint(1),
+    ]);
+    run(&connector, &warehouse).await.unwrap();
+    let rows = warehouse.rows("item");
+    assert_eq!(
+        rows[0].record.get("updatedAt"),
+        Some(&Value::Timestamp(T2.parse().unwrap())),
+        "the older version is ignored"
+    );
+    assert!(rows[1].deleted && rows[1].record.get("updatedAt").is_some(), "a deleted row keeps its values");
+}
+
+#[tokio::test]
+async fn truncate_deletes_what_came_before_it_only() {
+    let warehouse = MemoryWarehouse::new();
+    run(&scripted(vec![Step::Upsert(1, T1), Step::Upsert(2, T1), Step::Checkpoint(1)]), &warehouse).await.unwrap();
+    run(&scripted(vec![Step::Upsert(3, T1), Step::Truncate, Step::Upsert(2, T2), Step::Checkpoint(2)]), &warehouse)
+        .await
+        .unwrap();
+    assert_eq!(live_ids(&warehouse), [2]);
+    assert_eq!(warehouse.rows("item").len(), 3, "deleted rows stay, flagged");
+}
+
+#[tokio::test]
+async fn a_state_from_another_connector_is_named_in_the_error() {
+    struct Picky;
+    impl Connector for Picky {
+        fn name(&self, _: &Configuration) -> String {
+            "picky".into()
+        }
+        fn schema(&self, c: &Configuration) -> Result<Vec<Table>, Error> {
+            scripted(vec![]).schema(c)
+        }
+        async fn update(&self, _: &Configuration, state: &State, _: &mut Operations) -> Result<(), Error> {
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            #[allow(dead_code)]
+            struct Mine {
+                page: u32,
+            }
+            state.parse::<Mine>().map(|_| ())
+        }
+    }
+    let warehouse = MemoryWarehouse::new();
+    run(&scripted(vec![Step::Checkpoint(9)]), &warehouse).await.unwrap();
+    let error = sync(
+        &Picky,
+        &Configuration::default(),
+        warehouse.destination(),
+        &SyncOptions::default(),
+        Arc::new(Silent),
+        std::future::pending(),
+    )
+    .await
+    .unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("written by `scripted`, this configuration runs `picky`") && text.contains("inlet state reset"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn small_batches_and_commits_keep_memory_bounded_without_losing_anything() {
+    let warehouse = MemoryWarehouse::new();
+    let mut steps = Vec::new();
+    for id in 0..5000 {
+        steps.push(Step::Upsert(id, T1));
+        if id % 100 == 99 {
+            steps.push(Step::Checkpoint(id));
+        }
+    }
+    let options = SyncOptions {
+        queue_batches: 2,
+        batch_changes: 64,
+        commit_rows: 500,
+        commit_delay: std::time::Duration::from_millis(10),
+    };
+    let report = sync(
+        &scripted(steps),
+        &Configuration::default(),
+        warehouse.destination(),
+        &options,
+        Arc::new(Silent),
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(live_ids(&warehouse).len(), 5000);
+    assert_eq!(cursor(&warehouse), 4999);
+    assert!(report.commits >= 10, "commits of at most 500 rows: {}", report.commits);
+}

@@ -1,0 +1,443 @@
+//! Tables and column types, as a connector declares them in `schema()`.
+//!
+//! The types are the Fivetran Connector SDK's. Columns a connector does not declare are
+//! inferred from the first non-null value seen. Every value is converted to its column's type
+//! by [`ColumnType::convert`], the one place that decides what is accepted.
+
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine as _;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::value::{Record, Value};
+
+/// A column type of the Fivetran Connector SDK.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ColumnType {
+    /// `BOOLEAN`
+    Boolean,
+    /// `SHORT`: 16-bit integer.
+    Short,
+    /// `INT`: 32-bit integer.
+    Int,
+    /// `LONG`: 64-bit integer.
+    Long,
+    /// `FLOAT`: 32-bit floating point.
+    Float,
+    /// `DOUBLE`: 64-bit floating point.
+    Double,
+    /// `DECIMAL(precision, scale)`: exact, at most 28 digits here.
+    Decimal {
+        /// Total digits.
+        precision: u8,
+        /// Digits after the point.
+        scale: u8,
+    },
+    /// `NAIVE_DATE`: a date without time zone.
+    NaiveDate,
+    /// `NAIVE_DATETIME`: a date and time without time zone.
+    NaiveDateTime,
+    /// `UTC_DATETIME`: an instant.
+    UtcDateTime,
+    /// `BINARY`: bytes (base64 when given as text).
+    Binary,
+    /// `XML`: text.
+    Xml,
+    /// `STRING`: text.
+    String,
+    /// `JSON`: a document.
+    Json,
+}
+
+/// The largest precision [`ColumnType::Decimal`] supports (that of `rust_decimal`).
+pub const MAX_DECIMAL_PRECISION: u8 = 28;
+
+impl fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            ColumnType::Boolean => "BOOLEAN",
+            ColumnType::Short => "SHORT",
+            ColumnType::Int => "INT",
+            ColumnType::Long => "LONG",
+            ColumnType::Float => "FLOAT",
+            ColumnType::Double => "DOUBLE",
+            ColumnType::Decimal { precision, scale } => return write!(f, "DECIMAL({precision},{scale})"),
+            ColumnType::NaiveDate => "NAIVE_DATE",
+            ColumnType::NaiveDateTime => "NAIVE_DATETIME",
+            ColumnType::UtcDateTime => "UTC_DATETIME",
+            ColumnType::Binary => "BINARY",
+            ColumnType::Xml => "XML",
+            ColumnType::String => "STRING",
+            ColumnType::Json => "JSON",
+        };
+        f.write_str(name)
+    }
+}
+
+impl FromStr for ColumnType {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let upper = text.trim().to_ascii_uppercase();
+        Ok(match upper.as_str() {
+            "BOOLEAN" => ColumnType::Boolean,
+            "SHORT" => ColumnType::Short,
+            "INT" => ColumnType::Int,
+            "LONG" => ColumnType::Long,
+            "FLOAT" => ColumnType::Float,
+            "DOUBLE" => ColumnType::Double,
+            "NAIVE_DATE" => ColumnType::NaiveDate,
+            "NAIVE_DATETIME" => ColumnType::NaiveDateTime,
+            "UTC_DATETIME" => ColumnType::UtcDateTime,
+            "BINARY" => ColumnType::Binary,
+            "XML" => ColumnType::Xml,
+            "STRING" => ColumnType::String,
+            "JSON" => ColumnType::Json,
+            _ => {
+                let args = upper.strip_prefix("DECIMAL(").and_then(|rest| rest.strip_suffix(')'));
+                let (p, s) = args.and_then(|a| a.split_once(',')).ok_or_else(|| {
+                    format!("unknown column type `{text}`: expected BOOLEAN, SHORT, INT, LONG, FLOAT, DOUBLE, DECIMAL(p,s), NAIVE_DATE, NAIVE_DATETIME, UTC_DATETIME, BINARY, XML, STRING or JSON")
+                })?;
+                let (precision, scale) = (p.trim().parse::<u8>(), s.trim().parse::<u8>());
+                match (precision, scale) {
+                    (Ok(precision), Ok(scale))
+                        if (1..=MAX_DECIMAL_PRECISION).contains(&precision) && scale <= precision =>
+                    {
+                        ColumnType::Decimal { precision, scale }
+                    }
+                    _ => {
+                        return Err(format!(
+                            "`{text}`: DECIMAL needs 1 <= precision <= {MAX_DECIMAL_PRECISION} and 0 <= scale <= precision"
+                        ));
+                    }
+                }
+            }
+        })
+    }
+}
+
+impl Serialize for ColumnType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ColumnType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A value that does not fit its column.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{value} is not a valid {ty}{}", reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
+pub struct ConversionError {
+    /// The value, as shown to the user.
+    pub value: String,
+    /// The column's type.
+    pub ty: ColumnType,
+    /// Why, when there is more to say.
+    pub reason: Option<String>,
+}
+
+impl ColumnType {
+    /// The type a column gets when it is not declared, from its first non-null value.
+    pub fn infer(value: &Value) -> Option<ColumnType> {
+        Some(match value {
+            Value::Null => return None,
+            Value::Bool(_) => ColumnType::Boolean,
+            Value::Int(_) => ColumnType::Long,
+            Value::Float(_) => ColumnType::Double,
+            Value::String(_) => ColumnType::String,
+            Value::Decimal(d) => {
+                ColumnType::Decimal { precision: MAX_DECIMAL_PRECISION, scale: d.scale().min(28) as u8 }
+            }
+            Value::Date(_) => ColumnType::NaiveDate,
+            Value::DateTime(_) => ColumnType::NaiveDateTime,
+            Value::Timestamp(_) => ColumnType::UtcDateTime,
+            Value::Bytes(_) => ColumnType::Binary,
+            Value::Json(_) => ColumnType::Json,
+        })
+    }
+
+    /// Converts `value` to this type's canonical variant: `Bool`, `Int`, `Float`, `Decimal`,
+    /// `Date`, `DateTime`, `Timestamp`, `Bytes`, `String` or `Json`. `Null` stays `Null`.
+    pub fn convert(self, value: Value) -> Result<Value, ConversionError> {
+        let fail =
+            |value: &Value, reason: Option<String>| ConversionError { value: value.to_string(), ty: self, reason };
+        if value.is_null() {
+            return Ok(Value::Null);
+        }
+        let converted = match (self, &value) {
+            (ColumnType::Boolean, Value::Bool(_)) => value,
+            (ColumnType::Boolean, Value::String(s)) => match s.to_ascii_lowercase().as_str() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                _ => return Err(fail(&value, None)),
+            },
+            (ColumnType::Short | ColumnType::Int | ColumnType::Long, _) => {
+                let whole = match &value {
+                    Value::Int(i) => Some(*i),
+                    Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => Some(*f as i64),
+                    Value::String(s) => s.trim().parse::<i64>().ok(),
+                    Value::Decimal(d) if d.fract().is_zero() => i64::try_from(*d).ok(),
+                    _ => None,
+                };
+                let (lo, hi) = match self {
+                    ColumnType::Short => (i64::from(i16::MIN), i64::from(i16::MAX)),
+                    ColumnType::Int => (i64::from(i32::MIN), i64::from(i32::MAX)),
+                    _ => (i64::MIN, i64::MAX),
+                };
+                match whole {
+                    Some(i) if (lo..=hi).contains(&i) => Value::Int(i),
+                    Some(_) => return Err(fail(&value, Some(format!("out of range {lo}..={hi}")))),
+                    None => return Err(fail(&value, None)),
+                }
+            }
+            (ColumnType::Float | ColumnType::Double, _) => match &value {
+                Value::Float(_) => value,
+                Value::Int(i) => Value::Float(*i as f64),
+                Value::Decimal(d) => Value::Float(d.to_string().parse().unwrap_or(f64::NAN)),
+                Value::String(s) => Value::Float(s.trim().parse().map_err(|_| fail(&value, None))?),
+                _ => return Err(fail(&value, None)),
+            },
+            (ColumnType::Decimal { precision, scale }, _) => {
+                let decimal = match &value {
+                    Value::Decimal(d) => Some(*d),
+                    Value::Int(i) => Some(Decimal::from(*i)),
+                    Value::Float(f) => Decimal::from_str(&f.to_string()).ok(),
+                    Value::String(s) => {
+                        Decimal::from_str(s.trim()).or_else(|_| Decimal::from_scientific(s.trim())).ok()
+                    }
+                    _ => None,
+                };
+                let mut d = decimal.ok_or_else(|| fail(&value, None))?;
+                d.rescale(u32::from(scale));
+                let integer_digits = d.trunc().abs().to_string().trim_start_matches('0').len();
+                if integer_digits > usize::from(precision - scale) {
+                    return Err(fail(&value, Some(format!("more than {} digits before the point", precision - scale))));
+                }
+                Value::Decimal(d)
+            }
+            (ColumnType::NaiveDate, Value::Date(_)) => value,
+            (ColumnType::NaiveDate, Value::String(s)) => {
+                Value::Date(s.trim().parse().map_err(|_| fail(&value, Some("expected YYYY-MM-DD".into())))?)
+            }
+            (ColumnType::NaiveDateTime, Value::DateTime(_)) => value,
+            (ColumnType::NaiveDateTime, Value::String(s)) => Value::DateTime(
+                s.trim().parse().map_err(|_| fail(&value, Some("expected YYYY-MM-DDTHH:MM:SS[.fff]".into())))?,
+            ),
+            (ColumnType::UtcDateTime, Value::Timestamp(_)) => value,
+            (ColumnType::UtcDateTime, Value::String(s)) => {
+                Value::Timestamp(s.trim().parse().map_err(|_| {
+                    fail(&value, Some("expected an RFC 3339 instant such as 2024-01-15T10:30:00Z".into()))
+                })?)
+            }
+            (ColumnType::Binary, Value::Bytes(_)) => value,
+            (ColumnType::Binary, Value::String(s)) => Value::Bytes(
+                base64::engine::general_purpose::STANDARD
+                    .decode(s)
+                    .map_err(|_| fail(&value, Some("expected base64".into())))?,
+            ),
+            (ColumnType::String | ColumnType::Xml, Value::String(_)) => value,
+            (ColumnType::String | ColumnType::Xml, Value::Json(j)) => Value::String(j.to_string()),
+            (ColumnType::String | ColumnType::Xml, Value::Bytes(_)) => return Err(fail(&value, None)),
+            (ColumnType::String | ColumnType::Xml, other) => match other.to_json() {
+                serde_json::Value::String(s) => Value::String(s),
+                json => Value::String(json.to_string()),
+            },
+            (ColumnType::Json, Value::Json(_)) => value,
+            (ColumnType::Json, other) => Value::Json(other.to_json()),
+            _ => return Err(fail(&value, None)),
+        };
+        Ok(converted)
+    }
+}
+
+/// A column with its type.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    /// Its name, as in the records.
+    pub name: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub ty: ColumnType,
+}
+
+/// A table a connector delivers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Table {
+    /// The table's name.
+    pub name: String,
+    /// Columns identifying a row; upserts and deletes find rows by them.
+    pub primary_key: Vec<String>,
+    /// Declared columns; others are inferred from the data.
+    pub columns: Vec<Column>,
+    /// A column that orders versions of a row (such as `updatedAt`): a write never replaces a
+    /// row with an older version, so replayed pages cannot move a row backwards.
+    pub version_column: Option<String>,
+}
+
+impl Table {
+    /// A table with no column declared yet.
+    pub fn new(name: impl Into<String>) -> Self {
+        Table { name: name.into(), primary_key: Vec::new(), columns: Vec::new(), version_column: None }
+    }
+
+    /// Sets the primary key.
+    pub fn primary_key<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
+        self.primary_key = columns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Declares a column.
+    pub fn column(mut self, name: impl Into<String>, ty: ColumnType) -> Self {
+        self.columns.push(Column { name: name.into(), ty });
+        self
+    }
+
+    /// Declares the column that orders a row's versions (see [`Table::version_column`]).
+    pub fn version_column(mut self, name: impl Into<String>) -> Self {
+        self.version_column = Some(name.into());
+        self
+    }
+
+    /// The declared type of `column`.
+    pub fn column_type(&self, column: &str) -> Option<ColumnType> {
+        self.columns.iter().find(|c| c.name == column).map(|c| c.ty)
+    }
+
+    /// Checks the declaration itself: a name, a primary key, no column declared twice, and a
+    /// version column that is declared with an orderable type.
+    pub fn check(&self) -> Result<(), String> {
+        if self.name.trim().is_empty() {
+            return Err("a table has an empty name".into());
+        }
+        if self.primary_key.is_empty() {
+            return Err(format!("table `{}` has no primary key", self.name));
+        }
+        for (i, c) in self.columns.iter().enumerate() {
+            if self.columns[..i].iter().any(|d| d.name == c.name) {
+                return Err(format!("table `{}` declares column `{}` twice", self.name, c.name));
+            }
+        }
+        if let Some(v) = &self.version_column {
+            match self.column_type(v) {
+                None => return Err(format!("table `{}`: version column `{v}` is not declared", self.name)),
+                Some(ColumnType::Binary | ColumnType::Json | ColumnType::Xml | ColumnType::Boolean) => {
+                    return Err(format!(
+                        "table `{}`: version column `{v}` must be a number, date, time or string",
+                        self.name
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that `record` can be written to this table: primary key present and not null,
+    /// every declared column convertible. Connectors call it to reject a bad page before
+    /// any of it reaches the engine.
+    pub fn validate(&self, record: &Record) -> Result<(), String> {
+        for key in &self.primary_key {
+            match record.get(key) {
+                None | Some(Value::Null) => {
+                    return Err(format!("table `{}`: primary key column `{key}` is missing or null", self.name));
+                }
+                Some(_) => {}
+            }
+        }
+        for column in &self.columns {
+            if let Some(value) = record.get(&column.name) {
+                column
+                    .ty
+                    .convert(value.clone())
+                    .map_err(|e| format!("table `{}`, column `{}`: {e}", self.name, column.name))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_names_round_trip() {
+        for name in [
+            "BOOLEAN",
+            "SHORT",
+            "INT",
+            "LONG",
+            "FLOAT",
+            "DOUBLE",
+            "DECIMAL(10,2)",
+            "NAIVE_DATE",
+            "NAIVE_DATETIME",
+            "UTC_DATETIME",
+            "BINARY",
+            "XML",
+            "STRING",
+            "JSON",
+        ] {
+            assert_eq!(name.parse::<ColumnType>().unwrap().to_string(), name);
+        }
+        assert_eq!("decimal( 5 , 0 )".parse::<ColumnType>(), Ok(ColumnType::Decimal { precision: 5, scale: 0 }));
+        assert!("DECIMAL(40,2)".parse::<ColumnType>().is_err());
+        assert!("DECIMAL(4,5)".parse::<ColumnType>().is_err());
+        assert!("TEXT".parse::<ColumnType>().unwrap_err().contains("unknown column type `TEXT`"));
+    }
+
+    #[test]
+    fn conversions_accept_what_json_sources_send() {
+        let ts = ColumnType::UtcDateTime.convert("2026-11-13T12:07:18Z".into()).unwrap();
+        assert_eq!(ts, Value::Timestamp("2026-11-13T12:07:18Z".parse().unwrap()));
+        assert_eq!(ColumnType::Int.convert("42".into()), Ok(Value::Int(42)));
+        assert_eq!(ColumnType::Long.convert(Value::Float(3.0)), Ok(Value::Int(3)));
+        assert_eq!(ColumnType::Boolean.convert("TRUE".into()), Ok(Value::Bool(true)));
+        assert_eq!(ColumnType::String.convert(Value::Int(7)), Ok(Value::String("7".into())));
+        assert_eq!(ColumnType::Json.convert(Value::Int(7)), Ok(Value::Json(serde_json::json!(7))));
+        let d = ColumnType::Decimal { precision: 6, scale: 2 };
+        assert_eq!(d.convert("12.345".into()), Ok(Value::Decimal(Decimal::new(1235, 2))));
+        assert_eq!(ColumnType::Binary.convert("aGk=".into()), Ok(Value::Bytes(b"hi".to_vec())));
+        assert_eq!(ColumnType::NaiveDate.convert("2024-02-29".into()), Ok(Value::Date(jiff::civil::date(2024, 2, 29))));
+        assert_eq!(ColumnType::Long.convert(Value::Null), Ok(Value::Null));
+    }
+
+    #[test]
+    fn conversions_refuse_what_does_not_fit_and_say_why() {
+        let bad = ColumnType::UtcDateTime.convert("yesterday".into()).unwrap_err();
+        assert_eq!(
+            bad.to_string(),
+            "\"yesterday\" is not a valid UTC_DATETIME (expected an RFC 3339 instant such as 2024-01-15T10:30:00Z)"
+        );
+        assert!(ColumnType::UtcDateTime.convert(Value::Int(1_795_000_000)).is_err());
+        assert!(ColumnType::Short.convert(Value::Int(40_000)).unwrap_err().to_string().contains("out of range"));
+        assert!(ColumnType::Decimal { precision: 4, scale: 2 }.convert("123.4".into()).is_err());
+        assert!(ColumnType::Int.convert(Value::Float(1.5)).is_err());
+        assert!(ColumnType::Boolean.convert("yes".into()).is_err());
+    }
+
+    #[test]
+    fn validation_names_the_table_and_column() {
+        let user = Table::new("user").primary_key(["id"]).column("updatedAt", ColumnType::UtcDateTime);
+        assert_eq!(user.check(), Ok(()));
+        let ok = Record::new().with("id", "1").with("updatedAt", "2026-01-01T00:00:00Z");
+        assert_eq!(user.validate(&ok), Ok(()));
+        let missing = Record::new().with("updatedAt", "2026-01-01T00:00:00Z");
+        assert_eq!(user.validate(&missing).unwrap_err(), "table `user`: primary key column `id` is missing or null");
+        let wrong = Record::new().with("id", "1").with("updatedAt", 5);
+        assert!(
+            user.validate(&wrong)
+                .unwrap_err()
+                .starts_with("table `user`, column `updatedAt`: 5 is not a valid UTC_DATETIME")
+        );
+        assert!(Table::new("t").check().unwrap_err().contains("no primary key"));
+        assert!(user.clone().version_column("nope").check().is_err());
+    }
+}

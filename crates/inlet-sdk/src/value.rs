@@ -1,0 +1,373 @@
+//! Values and records as a connector emits them.
+//!
+//! A [`Record`] is an ordered list of `(column, value)` pairs. It deserializes straight from a
+//! JSON object without building a `serde_json::Value` tree (only nested objects and arrays
+//! become [`Value::Json`]), and column names are interned, so a page of a thousand records
+//! allocates its column names once.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+/// A column name, shared between the records that carry it.
+pub type ColumnName = Arc<str>;
+
+/// One value of a record. Connectors may emit any variant for any column; the engine
+/// converts it to the column's declared type (see [`crate::ColumnType`]) or fails with the
+/// table, column and value named.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// SQL `NULL`.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A whole number.
+    Int(i64),
+    /// A floating-point number.
+    Float(f64),
+    /// Text; also how JSON sources deliver dates, timestamps and decimals.
+    String(String),
+    /// An exact decimal.
+    Decimal(Decimal),
+    /// A calendar date without time zone.
+    Date(jiff::civil::Date),
+    /// A date and time without time zone.
+    DateTime(jiff::civil::DateTime),
+    /// An instant (UTC).
+    Timestamp(jiff::Timestamp),
+    /// Raw bytes.
+    Bytes(Vec<u8>),
+    /// A nested JSON document.
+    Json(serde_json::Value),
+}
+
+impl Value {
+    /// The value as text, if it is text.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Whether it is `NULL`.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// The value as JSON, as it would be written in a JSON document.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+            Value::String(s) => J::String(s.clone()),
+            Value::Decimal(d) => J::String(d.to_string()),
+            Value::Date(d) => J::String(d.to_string()),
+            Value::DateTime(d) => J::String(d.to_string()),
+            Value::Timestamp(t) => J::String(t.to_string()),
+            Value::Bytes(b) => J::String(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b)),
+            Value::Json(j) => j.clone(),
+        }
+    }
+
+    /// Converts a JSON value: scalars become the matching variant, nested documents [`Value::Json`].
+    pub fn from_json(json: serde_json::Value) -> Value {
+        use serde_json::Value as J;
+        match json {
+            J::Null => Value::Null,
+            J::Bool(b) => Value::Bool(b),
+            J::Number(n) => n.as_i64().map(Value::Int).unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(f64::NAN))),
+            J::String(s) => Value::String(s),
+            nested => Value::Json(nested),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::String(s) => write!(f, "{s:?}"),
+            other => write!(f, "{}", other.to_json()),
+        }
+    }
+}
+
+macro_rules! value_from {
+    ($($t:ty => $variant:ident $(as $cast:ty)?),* $(,)?) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Value {
+                Value::$variant(v $(as $cast)?)
+            }
+        }
+    )*};
+}
+
+value_from! {
+    bool => Bool, i8 => Int as i64, i16 => Int as i64, i32 => Int as i64, i64 => Int, u8 => Int as i64,
+    u16 => Int as i64, u32 => Int as i64, f32 => Float as f64, f64 => Float, String => String,
+    Decimal => Decimal, jiff::civil::Date => Date, jiff::civil::DateTime => DateTime,
+    jiff::Timestamp => Timestamp, Vec<u8> => Bytes, serde_json::Value => Json,
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Value {
+        Value::String(v.to_owned())
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Value {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// A row as a connector emits it: columns in the order given.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Record {
+    fields: Vec<(ColumnName, Value)>,
+}
+
+impl Record {
+    /// An empty record.
+    pub fn new() -> Self {
+        Record::default()
+    }
+
+    /// Adds or replaces `column`, builder style.
+    pub fn with(mut self, column: &str, value: impl Into<Value>) -> Self {
+        self.set(column, value);
+        self
+    }
+
+    /// Sets `column`, replacing any value it had.
+    pub fn set(&mut self, column: &str, value: impl Into<Value>) {
+        let value = value.into();
+        match self.fields.iter_mut().find(|(c, _)| &**c == column) {
+            Some((_, v)) => *v = value,
+            None => self.fields.push((intern(column), value)),
+        }
+    }
+
+    /// The value of `column`, if present.
+    pub fn get(&self, column: &str) -> Option<&Value> {
+        self.fields.iter().find(|(c, _)| &**c == column).map(|(_, v)| v)
+    }
+
+    /// Removes `column` and returns its value.
+    pub fn remove(&mut self, column: &str) -> Option<Value> {
+        let at = self.fields.iter().position(|(c, _)| &**c == column)?;
+        Some(self.fields.remove(at).1)
+    }
+
+    /// Columns and values in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&ColumnName, &Value)> {
+        self.fields.iter().map(|(c, v)| (c, v))
+    }
+
+    /// Number of columns.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Whether it has no column.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// The record as a JSON object.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Object(self.fields.iter().map(|(c, v)| (c.to_string(), v.to_json())).collect())
+    }
+
+    /// A record from a JSON object; `None` for anything else.
+    pub fn from_json(json: serde_json::Value) -> Option<Record> {
+        match json {
+            serde_json::Value::Object(map) => {
+                Some(Record { fields: map.into_iter().map(|(c, v)| (intern(&c), Value::from_json(v))).collect() })
+            }
+            _ => None,
+        }
+    }
+}
+
+impl IntoIterator for Record {
+    type Item = (ColumnName, Value);
+    type IntoIter = std::vec::IntoIter<(ColumnName, Value)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.fields.into_iter()
+    }
+}
+
+thread_local! {
+    static NAMES: RefCell<HashMap<Box<str>, ColumnName>> = RefCell::new(HashMap::new());
+}
+
+/// The shared copy of a column name: records of one table share their names' memory.
+pub fn intern(name: &str) -> ColumnName {
+    NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        if let Some(shared) = names.get(name) {
+            return shared.clone();
+        }
+        let shared: ColumnName = Arc::from(name);
+        // Column names are few; a source that invents one per record must not grow this for ever.
+        if names.len() < 4096 {
+            names.insert(name.into(), shared.clone());
+        }
+        shared
+    })
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Int(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(i64::try_from(v).map_or(Value::Decimal(Decimal::from(v)), Value::Int))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Value, A::Error> {
+        Deserialize::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Value::Json)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
+        Deserialize::deserialize(de::value::MapAccessDeserializer::new(map)).map(Value::Json)
+    }
+}
+
+impl<'de> Deserialize<'de> for Record {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Record, D::Error> {
+        deserializer.deserialize_map(RecordVisitor)
+    }
+}
+
+struct RecordVisitor;
+
+impl<'de> Visitor<'de> for RecordVisitor {
+    type Value = Record;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
+        let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
+        while let Some(column) = map.next_key_seed(ColumnSeed)? {
+            let value = map.next_value::<Value>()?;
+            match fields.iter_mut().find(|(c, _): &&mut (ColumnName, Value)| *c == column) {
+                Some((_, previous)) => *previous = value, // the last duplicate key wins, as in JSON.parse
+                None => fields.push((column, value)),
+            }
+        }
+        Ok(Record { fields })
+    }
+}
+
+/// Reads a key and interns it without allocating for names already seen.
+struct ColumnSeed;
+
+impl<'de> DeserializeSeed<'de> for ColumnSeed {
+    type Value = ColumnName;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<ColumnName, D::Error> {
+        struct Name;
+        impl Visitor<'_> for Name {
+            type Value = ColumnName;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a column name")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<ColumnName, E> {
+                Ok(intern(v))
+            }
+        }
+        deserializer.deserialize_str(Name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_parse_from_json_in_order_without_a_tree_for_scalars() {
+        let record: Record = serde_json::from_str(
+            r#"{"id": "7", "n": 3, "x": 1.5, "ok": true, "none": null, "tags": ["a"], "big": 18446744073709551615}"#,
+        )
+        .unwrap();
+        let columns: Vec<&str> = record.iter().map(|(c, _)| &**c).collect();
+        assert_eq!(columns, ["id", "n", "x", "ok", "none", "tags", "big"]);
+        assert_eq!(record.get("id"), Some(&Value::String("7".into())));
+        assert_eq!(record.get("n"), Some(&Value::Int(3)));
+        assert_eq!(record.get("x"), Some(&Value::Float(1.5)));
+        assert_eq!(record.get("none"), Some(&Value::Null));
+        assert_eq!(record.get("tags"), Some(&Value::Json(serde_json::json!(["a"]))));
+        assert_eq!(record.get("big"), Some(&Value::Decimal(Decimal::from(u64::MAX))));
+    }
+
+    #[test]
+    fn column_names_are_shared_between_records() {
+        let a: Record = serde_json::from_str(r#"{"updatedAt": 1}"#).unwrap();
+        let b: Record = serde_json::from_str(r#"{"updatedAt": 2}"#).unwrap();
+        let (ca, cb) = (a.iter().next().unwrap().0, b.iter().next().unwrap().0);
+        assert!(Arc::ptr_eq(ca, cb));
+    }
+
+    #[test]
+    fn the_last_duplicate_key_wins_and_set_replaces() {
+        let mut record: Record = serde_json::from_str(r#"{"a": 1, "a": 2}"#).unwrap();
+        assert_eq!(record.len(), 1);
+        assert_eq!(record.get("a"), Some(&Value::Int(2)));
+        record.set("a", "three");
+        record.set("b", Option::<i64>::None);
+        assert_eq!(record.to_json(), serde_json::json!({"a": "three", "b": null}));
+        assert_eq!(record.remove("a"), Some(Value::String("three".into())));
+    }
+}

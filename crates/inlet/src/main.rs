@@ -1,0 +1,5 @@
+//! The `inlet` binary.
+
+fn main() -> std::process::ExitCode {
+    inlet::cli::main()
+}
