@@ -164,7 +164,7 @@ fn parse_instant(key: &str, text: &str) -> Result<i64, Error> {
 }
 
 fn hours(key: &str, value: f64) -> Result<Duration, Error> {
-    if !value.is_finite() || value < 0.0 || value > 24.0 * 365.0 * 100.0 {
+    if !(0.0..=24.0 * 365.0 * 100.0).contains(&value) {
         return Err(bad(key, format!("{value} is not a number of hours between 0 and a century")));
     }
     Ok(Duration::from_secs_f64(value * 3600.0))

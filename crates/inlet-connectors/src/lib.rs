@@ -60,6 +60,10 @@ impl Connector for Builtin {
         Ok(vec![user_table()])
     }
 
+    fn check_state(&self, configuration: &Configuration, state: &State) -> Result<(), Error> {
+        strategy::build(&Settings::from_configuration(configuration)?, state).map(|_| ())
+    }
+
     async fn update(
         &self,
         configuration: &Configuration,

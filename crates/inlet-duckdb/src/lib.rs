@@ -1,1 +1,533 @@
-//! DuckDB destination.
+//! The DuckDB destination: an embedded warehouse in one file.
+//!
+//! Each commit is one DuckDB transaction: tables are created or grown, rows are appended to
+//! temporary staging tables with the Appender (never row-by-row `INSERT`s), merged into the
+//! targets, and the state row is written, then `COMMIT`. A crash at any instant leaves either
+//! the whole transaction or none of it. DuckDB locks the file, so a second sync on the same
+//! warehouse is refused while one runs.
+//!
+//! Types: `BOOLEAN`, `SMALLINT`, `INTEGER`, `BIGINT`, `FLOAT`, `DOUBLE`, `DECIMAL(p,s)`, `DATE`,
+//! `TIMESTAMP` (naive), `TIMESTAMPTZ` (UTC instants), `BLOB`, `VARCHAR` (strings, XML) and
+//! `JSON`. Every table also has `_inlet_synced TIMESTAMPTZ` and `_inlet_deleted BOOLEAN`;
+//! `_inlet_state` holds the saved state. Times are stored to the microsecond.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use duckdb::types::{TimeUnit, Value as Db};
+use duckdb::{Connection, params_from_iter};
+use inlet_engine::{
+    ColumnSpec, Destination, DestinationError, DestinationErrorKind, SavedState, Segment, StoredRow, TableSpec,
+    Transaction, columns, failpoint,
+};
+use inlet_sdk::{ColumnType, Decimal, Record, State, Value};
+
+/// A DuckDB warehouse file, and the schema a connector writes to.
+pub struct DuckDbDestination {
+    connection: Connection,
+    path: PathBuf,
+    schema: String,
+    /// Columns each target table is known to have, once checked in this session.
+    known: HashMap<String, Vec<String>>,
+    /// Staging tables created in this session, by name, with their column count.
+    staging: HashMap<String, usize>,
+}
+
+/// Double-quotes an identifier.
+fn quote(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+/// The DuckDB type of a column type.
+pub fn sql_type(ty: ColumnType) -> String {
+    match ty {
+        ColumnType::Boolean => "BOOLEAN".into(),
+        ColumnType::Short => "SMALLINT".into(),
+        ColumnType::Int => "INTEGER".into(),
+        ColumnType::Long => "BIGINT".into(),
+        ColumnType::Float => "FLOAT".into(),
+        ColumnType::Double => "DOUBLE".into(),
+        ColumnType::Decimal { precision, scale } => format!("DECIMAL({precision},{scale})"),
+        ColumnType::NaiveDate => "DATE".into(),
+        ColumnType::NaiveDateTime => "TIMESTAMP".into(),
+        ColumnType::UtcDateTime => "TIMESTAMPTZ".into(),
+        ColumnType::Binary => "BLOB".into(),
+        ColumnType::Xml | ColumnType::String => "VARCHAR".into(),
+        ColumnType::Json => "JSON".into(),
+    }
+}
+
+fn failure(kind: DestinationErrorKind, what: impl Into<String>, error: duckdb::Error) -> DestinationError {
+    DestinationError::new(kind, format!("{}: {error}", what.into())).with_source(error)
+}
+
+fn write_error(what: impl Into<String>) -> impl FnOnce(duckdb::Error) -> DestinationError {
+    let what = what.into();
+    move |e| failure(DestinationErrorKind::Write, what, e)
+}
+
+impl DuckDbDestination {
+    /// Opens (creating if needed) the warehouse at `path`, writing to `schema`.
+    pub fn open(path: &Path, schema: &str) -> Result<Self, DestinationError> {
+        if schema.trim().is_empty() {
+            return Err(DestinationError::new(DestinationErrorKind::Unavailable, "the schema name is empty"));
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                DestinationError::new(
+                    DestinationErrorKind::Unavailable,
+                    format!("cannot create the directory {}", parent.display()),
+                )
+                .with_source(e)
+            })?;
+        }
+        let connection = Connection::open(path).map_err(|e| {
+            let text = e.to_string();
+            if text.contains("Could not set lock") || text.contains("Conflicting lock") {
+                let holder = text.split("(PID ").nth(1).and_then(|rest| rest.split(')').next()).map(|pid| format!(" (PID {pid})")).unwrap_or_default();
+                DestinationError::new(
+                    DestinationErrorKind::Busy,
+                    format!("the warehouse {} is in use by another process{holder}: a second sync on the same warehouse at the same time is refused; wait for it to finish", path.display()),
+                )
+                .with_source(e)
+            } else {
+                failure(DestinationErrorKind::Unavailable, format!("cannot open the DuckDB warehouse {}", path.display()), e)
+            }
+        })?;
+        // No network: extensions are bundled or absent, never downloaded.
+        connection
+            .execute_batch("SET autoinstall_known_extensions = false; SET autoload_known_extensions = false;")
+            .map_err(|e| failure(DestinationErrorKind::Unavailable, "cannot configure DuckDB", e))?;
+        Ok(DuckDbDestination {
+            connection,
+            path: path.to_owned(),
+            schema: schema.to_owned(),
+            known: HashMap::new(),
+            staging: HashMap::new(),
+        })
+    }
+
+    fn target(&self, table: &str) -> String {
+        format!("{}.{}", quote(&self.schema), quote(table))
+    }
+
+    fn table_exists(&self, table: &str) -> Result<bool, DestinationError> {
+        let count: i64 = self
+            .connection
+            .query_row(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                [&self.schema, table],
+                |r| r.get(0),
+            )
+            .map_err(|e| failure(DestinationErrorKind::Unavailable, "cannot read the warehouse's catalog", e))?;
+        Ok(count > 0)
+    }
+
+    /// Column names and DuckDB types of `table`, in order.
+    fn columns_of(&self, table: &str) -> Result<Vec<(String, String)>, DestinationError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position")
+            .map_err(|e| failure(DestinationErrorKind::Unavailable, "cannot read the warehouse's catalog", e))?;
+        let rows = statement
+            .query_map([&self.schema, table], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| failure(DestinationErrorKind::Unavailable, "cannot read the warehouse's catalog", e))?;
+        Ok(rows)
+    }
+
+    /// Creates the table, or adds the columns it lacks.
+    fn ensure_table(&mut self, spec: &TableSpec) -> Result<(), DestinationError> {
+        if self.known.get(&spec.name).is_some_and(|known| known.len() >= spec.columns.len() + 2) {
+            return Ok(());
+        }
+        let existing: Vec<String> = self.columns_of(&spec.name)?.into_iter().map(|(name, _)| name).collect();
+        let target = self.target(&spec.name);
+        if existing.is_empty() {
+            let mut sql = format!("CREATE TABLE {target} (");
+            for c in &spec.columns {
+                let _ = write!(sql, "{} {}, ", quote(&c.name), sql_type(c.ty));
+            }
+            let keys: Vec<String> = spec.primary_key.iter().map(|&k| quote(&spec.columns[k].name)).collect();
+            let _ = write!(
+                sql,
+                "{} TIMESTAMPTZ NOT NULL, {} BOOLEAN NOT NULL DEFAULT false, PRIMARY KEY ({}))",
+                columns::SYNCED,
+                columns::DELETED,
+                keys.join(", ")
+            );
+            self.connection.execute_batch(&sql).map_err(write_error(format!("cannot create table {target}")))?;
+        } else {
+            for c in spec.columns.iter().filter(|c| !existing.contains(&c.name)) {
+                let sql = format!("ALTER TABLE {target} ADD COLUMN {} {}", quote(&c.name), sql_type(c.ty));
+                self.connection
+                    .execute_batch(&sql)
+                    .map_err(write_error(format!("cannot add column `{}` to {target}", c.name)))?;
+            }
+        }
+        let mut names: Vec<String> = spec.columns.iter().map(|c| c.name.clone()).collect();
+        names.extend([columns::SYNCED.to_owned(), columns::DELETED.to_owned()]);
+        self.known.insert(spec.name.clone(), names);
+        Ok(())
+    }
+
+    /// A temporary table for `spec`'s rows (`key_only`: its primary key only), empty.
+    fn stage(&mut self, spec: &TableSpec, key_only: bool) -> Result<String, DestinationError> {
+        let name = format!("_inlet_{}_{}", if key_only { "keys" } else { "rows" }, spec.name);
+        let columns: Vec<&ColumnSpec> = if key_only {
+            spec.primary_key.iter().map(|&k| &spec.columns[k]).collect()
+        } else {
+            spec.columns.iter().collect()
+        };
+        if self.staging.get(&name) == Some(&columns.len()) {
+            return Ok(name);
+        }
+        let mut sql = format!("DROP TABLE IF EXISTS temp.{0}; CREATE TEMP TABLE {0} (", quote(&name));
+        for c in &columns {
+            let _ = write!(sql, "{} {}, ", quote(&c.name), sql_type(c.ty));
+        }
+        sql.push_str("_inlet_seq BIGINT, _inlet_row_deleted BOOLEAN)");
+        self.connection
+            .execute_batch(&sql)
+            .map_err(write_error(format!("cannot create the staging table for `{}`", spec.name)))?;
+        self.staging.insert(name.clone(), columns.len());
+        Ok(name)
+    }
+
+    fn append(
+        &self,
+        stage: &str,
+        width: usize,
+        rows: impl Iterator<Item = (Vec<Db>, bool)>,
+    ) -> Result<(), DestinationError> {
+        let mut appender = self
+            .connection
+            .appender_to_catalog_and_db(stage, "temp", "main")
+            .map_err(write_error("cannot append to a staging table"))?;
+        for (seq, (mut values, deleted)) in rows.enumerate() {
+            values.resize(width, Db::Null);
+            values.push(Db::BigInt(seq as i64));
+            values.push(Db::Boolean(deleted));
+            appender
+                .append_row(duckdb::appender_params_from_iter(values))
+                .map_err(write_error("cannot stage a row"))?;
+        }
+        appender.flush().map_err(write_error("cannot stage rows"))
+    }
+
+    fn upsert(&mut self, spec: &TableSpec, rows: &[inlet_engine::Row], synced: Db) -> Result<(), DestinationError> {
+        let stage = self.stage(spec, false)?;
+        self.append(
+            &stage,
+            spec.columns.len(),
+            rows.iter().map(|r| (r.values.iter().map(to_duckdb).collect(), r.deleted)),
+        )?;
+        let target = self.target(&spec.name);
+        let names: Vec<String> = spec.columns.iter().map(|c| quote(&c.name)).collect();
+        let keys: Vec<String> = spec.primary_key.iter().map(|&k| quote(&spec.columns[k].name)).collect();
+        let newest = match spec.version {
+            Some(v) => format!("{} DESC NULLS LAST, _inlet_seq DESC", quote(&spec.columns[v].name)),
+            None => "_inlet_seq DESC".into(),
+        };
+        let mut sets: Vec<String> =
+            names.iter().filter(|n| !keys.contains(n)).map(|n| format!("{n} = excluded.{n}")).collect();
+        sets.push(format!("{0} = excluded.{0}", columns::SYNCED));
+        sets.push(format!("{0} = excluded.{0}", columns::DELETED));
+        let guard = spec
+            .version
+            .map(|v| {
+                let v = quote(&spec.columns[v].name);
+                format!(" WHERE excluded.{v} IS NULL OR {target}.{v} IS NULL OR excluded.{v} >= {target}.{v}")
+            })
+            .unwrap_or_default();
+        let sql = format!(
+            "INSERT INTO {target} ({cols}, {synced}, {deleted}) \
+             SELECT {cols}, ?::TIMESTAMPTZ, _inlet_row_deleted FROM temp.{stage} \
+             QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {newest}) = 1 \
+             ON CONFLICT ({keys}) DO UPDATE SET {sets}{guard}; ",
+            cols = names.join(", "),
+            synced = columns::SYNCED,
+            deleted = columns::DELETED,
+            stage = quote(&stage),
+            keys = keys.join(", "),
+            sets = sets.join(", "),
+        );
+        self.connection.execute(&sql, [synced]).map_err(write_error(format!("cannot merge rows into {target}")))?;
+        self.connection
+            .execute_batch(&format!("DELETE FROM temp.{}", quote(&stage)))
+            .map_err(write_error("cannot empty a staging table"))
+    }
+
+    fn delete(&mut self, spec: &TableSpec, keys: &[Vec<Value>], synced: Db) -> Result<(), DestinationError> {
+        let stage = self.stage(spec, true)?;
+        self.append(&stage, spec.primary_key.len(), keys.iter().map(|k| (k.iter().map(to_duckdb).collect(), true)))?;
+        let target = self.target(&spec.name);
+        let matches: Vec<String> =
+            spec.primary_key.iter().map(|&k| format!("{target}.{0} = k.{0}", quote(&spec.columns[k].name))).collect();
+        let key_names: Vec<String> = spec.primary_key.iter().map(|&k| quote(&spec.columns[k].name)).collect();
+        let sql = format!(
+            "UPDATE {target} SET {deleted} = true, {synced} = ?::TIMESTAMPTZ FROM (SELECT DISTINCT {keys} FROM temp.{stage}) k WHERE {matches}",
+            deleted = columns::DELETED,
+            synced = columns::SYNCED,
+            keys = key_names.join(", "),
+            stage = quote(&stage),
+            matches = matches.join(" AND "),
+        );
+        self.connection
+            .execute(&sql, [synced])
+            .map_err(write_error(format!("cannot mark rows of {target} deleted")))?;
+        self.connection
+            .execute_batch(&format!("DELETE FROM temp.{}", quote(&stage)))
+            .map_err(write_error("cannot empty a staging table"))
+    }
+
+    fn patch(&mut self, spec: &TableSpec, patches: &[inlet_engine::Patch], synced: Db) -> Result<(), DestinationError> {
+        let target = self.target(&spec.name);
+        for patch in patches {
+            let mut sets: Vec<String> =
+                patch.columns.iter().map(|(c, _)| format!("{} = ?", quote(&spec.columns[*c].name))).collect();
+            sets.push(format!("{} = ?::TIMESTAMPTZ", columns::SYNCED));
+            let wheres: Vec<String> =
+                spec.primary_key.iter().map(|&k| format!("{} = ?", quote(&spec.columns[k].name))).collect();
+            let sql = format!("UPDATE {target} SET {} WHERE {}", sets.join(", "), wheres.join(" AND "));
+            let mut params: Vec<Db> = patch.columns.iter().map(|(_, v)| to_duckdb(v)).collect();
+            params.push(synced.clone());
+            params.extend(patch.key.iter().map(to_duckdb));
+            self.connection
+                .execute(&sql, params_from_iter(params))
+                .map_err(write_error(format!("cannot update a row of {target}")))?;
+        }
+        Ok(())
+    }
+
+    fn write_state(&mut self, state: &SavedState, synced: Db) -> Result<(), DestinationError> {
+        let table = self.target(columns::STATE_TABLE);
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS {table} (id INTEGER PRIMARY KEY, connector VARCHAR NOT NULL, state JSON NOT NULL, committed_at TIMESTAMPTZ NOT NULL); \
+             INSERT INTO {table} VALUES (1, ?, ?, ?::TIMESTAMPTZ) ON CONFLICT (id) DO UPDATE SET connector = excluded.connector, state = excluded.state, committed_at = excluded.committed_at"
+        );
+        let (create, insert) = sql.split_once("; ").expect("two statements");
+        self.connection.execute_batch(create).map_err(write_error("cannot create the state table"))?;
+        let json = state.state.to_json().to_string();
+        self.connection
+            .execute(insert, duckdb::params![state.connector, json, synced])
+            .map_err(write_error("cannot save the state"))?;
+        Ok(())
+    }
+
+    fn apply(&mut self, tx: &Transaction<'_>) -> Result<(), DestinationError> {
+        self.connection
+            .execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote(&self.schema)))
+            .map_err(write_error(format!("cannot create schema {}", self.schema)))?;
+        for spec in tx.tables {
+            self.ensure_table(spec)?;
+        }
+        let synced = Db::Timestamp(TimeUnit::Microsecond, tx.synced_at.as_microsecond());
+        for segment in tx.segments {
+            match segment {
+                Segment::Upserts { table, rows } => self.upsert(&tx.tables[*table], rows, synced.clone())?,
+                Segment::Deletes { table, keys } => self.delete(&tx.tables[*table], keys, synced.clone())?,
+                Segment::Patches { table, patches } => self.patch(&tx.tables[*table], patches, synced.clone())?,
+                Segment::Truncate { table } => {
+                    let target = self.target(&tx.tables[*table].name);
+                    let sql = format!(
+                        "UPDATE {target} SET {0} = true, {1} = ?::TIMESTAMPTZ WHERE NOT {0}",
+                        columns::DELETED,
+                        columns::SYNCED
+                    );
+                    self.connection
+                        .execute(&sql, [synced.clone()])
+                        .map_err(write_error(format!("cannot truncate {target}")))?;
+                }
+            }
+        }
+        self.write_state(tx.state, synced)?;
+        failpoint::hit("write.before_commit");
+        self.connection.execute_batch("COMMIT").map_err(write_error("cannot commit"))
+    }
+}
+
+impl Destination for DuckDbDestination {
+    fn describe(&self) -> String {
+        format!("DuckDB {}, schema {}", self.path.display(), self.schema)
+    }
+
+    fn saved_state(&mut self) -> Result<Option<SavedState>, DestinationError> {
+        read_state(&self.connection, &self.schema)
+    }
+
+    fn commit(&mut self, tx: &Transaction<'_>) -> Result<(), DestinationError> {
+        self.connection.execute_batch("BEGIN TRANSACTION").map_err(write_error("cannot begin a transaction"))?;
+        let result = self.apply(tx);
+        if result.is_err() {
+            let _ = self.connection.execute_batch("ROLLBACK");
+            // Tables and staging created by the failed transaction are gone with it.
+            self.known.clear();
+            self.staging.clear();
+        }
+        result
+    }
+
+    fn clear_state(&mut self) -> Result<(), DestinationError> {
+        if self.table_exists(columns::STATE_TABLE)? {
+            let sql = format!("DELETE FROM {}", self.target(columns::STATE_TABLE));
+            self.connection.execute_batch(&sql).map_err(write_error("cannot clear the state"))?;
+        }
+        Ok(())
+    }
+}
+
+fn read_state(connection: &Connection, schema: &str) -> Result<Option<SavedState>, DestinationError> {
+    let exists: i64 = connection
+        .query_row(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            [schema, columns::STATE_TABLE],
+            |r| r.get(0),
+        )
+        .map_err(|e| failure(DestinationErrorKind::Unavailable, "cannot read the warehouse's catalog", e))?;
+    if exists == 0 {
+        return Ok(None);
+    }
+    let sql =
+        format!("SELECT connector, state::VARCHAR FROM {}.{} WHERE id = 1", quote(schema), quote(columns::STATE_TABLE));
+    let row = connection.query_row(&sql, [], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)));
+    let (connector, text) = match row {
+        Ok(row) => row,
+        Err(duckdb::Error::QueryReturnedNoRows) => return Ok(None),
+        Err(e) => return Err(failure(DestinationErrorKind::Unavailable, "cannot read the saved state", e)),
+    };
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        DestinationError::new(
+            DestinationErrorKind::Unavailable,
+            format!("the saved state in schema {schema} is not valid JSON: {e}"),
+        )
+    })?;
+    let state =
+        State::from_json(json).map_err(|e| DestinationError::new(DestinationErrorKind::Unavailable, e.to_string()))?;
+    Ok(Some(SavedState { connector, state }))
+}
+
+/// An inlet value as DuckDB takes it; the Appender and the parameters cast to the column type.
+fn to_duckdb(value: &Value) -> Db {
+    match value {
+        Value::Null => Db::Null,
+        Value::Bool(b) => Db::Boolean(*b),
+        Value::Int(i) => Db::BigInt(*i),
+        Value::Float(f) => Db::Double(*f),
+        Value::String(s) => Db::Text(s.clone()),
+        Value::Decimal(d) => Db::Text(d.to_string()),
+        Value::Date(d) => Db::Date32(d.since(jiff::civil::date(1970, 1, 1)).map_or(0, |span| span.get_days())),
+        Value::DateTime(dt) => Db::Timestamp(
+            TimeUnit::Microsecond,
+            dt.to_zoned(jiff::tz::TimeZone::UTC).map_or(0, |z| z.timestamp().as_microsecond()),
+        ),
+        Value::Timestamp(t) => Db::Timestamp(TimeUnit::Microsecond, t.as_microsecond()),
+        Value::Bytes(b) => Db::Blob(b.clone()),
+        Value::Json(j) => Db::Text(j.to_string()),
+    }
+}
+
+/// A DuckDB value read back, as the inlet value it was written from; `ty` is the column's
+/// DuckDB type, which tells JSON from text and naive times from instants.
+fn from_duckdb(value: Db, ty: &str) -> Value {
+    let micros = |unit: TimeUnit, v: i64| match unit {
+        TimeUnit::Second => v * 1_000_000,
+        TimeUnit::Millisecond => v * 1_000,
+        TimeUnit::Microsecond => v,
+        TimeUnit::Nanosecond => v / 1_000,
+    };
+    match value {
+        Db::Null => Value::Null,
+        Db::Boolean(b) => Value::Bool(b),
+        Db::TinyInt(i) => Value::Int(i.into()),
+        Db::SmallInt(i) => Value::Int(i.into()),
+        Db::Int(i) => Value::Int(i.into()),
+        Db::BigInt(i) => Value::Int(i),
+        Db::Float(f) => Value::Float(f.into()),
+        Db::Double(f) => Value::Float(f),
+        Db::Decimal(d) => Value::Decimal(Decimal::from_i128_with_scale(d.value(), d.scale().into())),
+        Db::Timestamp(unit, v) => {
+            let instant = jiff::Timestamp::from_microsecond(micros(unit, v)).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+            if ty == "TIMESTAMP" {
+                Value::DateTime(instant.to_zoned(jiff::tz::TimeZone::UTC).datetime())
+            } else {
+                Value::Timestamp(instant)
+            }
+        }
+        Db::Date32(days) => Value::Date(
+            jiff::civil::date(1970, 1, 1)
+                .checked_add(jiff::Span::new().days(days))
+                .unwrap_or(jiff::civil::date(1970, 1, 1)),
+        ),
+        Db::Text(s) if ty == "JSON" => serde_json::from_str(&s).map_or(Value::String(s), Value::Json),
+        Db::Text(s) => Value::String(s),
+        Db::Blob(b) => Value::Bytes(b),
+        other => Value::String(format!("{other:?}")),
+    }
+}
+
+/// Reads back every row of `table` in `schema`, ordered by primary key, with its deleted flag
+/// and sync time: for tests, the demo and tools. A missing warehouse or table has no rows.
+pub fn read_rows(path: &Path, schema: &str, table: &str) -> Result<Vec<StoredRow>, DestinationError> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let destination = DuckDbDestination::open(path, schema)?;
+    let columns = destination.columns_of(table)?;
+    if columns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<String> = {
+        let sql = "SELECT unnest(constraint_column_names) FROM duckdb_constraints() WHERE schema_name = ? AND table_name = ? AND constraint_type = 'PRIMARY KEY'";
+        let mut statement = destination.connection.prepare(sql).map_err(write_error("cannot read the primary key"))?;
+        statement
+            .query_map([schema, table], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(write_error("cannot read the primary key"))?
+    };
+    let order =
+        if keys.is_empty() { "1".to_owned() } else { keys.iter().map(|k| quote(k)).collect::<Vec<_>>().join(", ") };
+    let sql = format!("SELECT * FROM {} ORDER BY {order}", destination.target(table));
+    let mut statement = destination.connection.prepare(&sql).map_err(write_error(format!("cannot read {table}")))?;
+    let rows = statement
+        .query_map([], |row| {
+            let mut record = Record::new();
+            let (mut deleted, mut synced_at) = (false, jiff::Timestamp::UNIX_EPOCH);
+            for (i, (name, ty)) in columns.iter().enumerate() {
+                let value = from_duckdb(row.get::<_, Db>(i)?, ty);
+                match name.as_str() {
+                    columns::DELETED => deleted = value == Value::Bool(true),
+                    columns::SYNCED => {
+                        if let Value::Timestamp(t) = value {
+                            synced_at = t;
+                        }
+                    }
+                    _ => record.set(name, value),
+                }
+            }
+            Ok(StoredRow { record, deleted, synced_at })
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(write_error(format!("cannot read {table}")))?;
+    Ok(rows)
+}
+
+/// The names of `table`'s columns in `schema`, in order (none if it does not exist).
+pub fn table_columns(path: &Path, schema: &str, table: &str) -> Result<Vec<String>, DestinationError> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let destination = DuckDbDestination::open(path, schema)?;
+    Ok(destination.columns_of(table)?.into_iter().map(|(name, _)| name).collect())
+}
+
+/// Reads the saved state of `schema` in the warehouse at `path`, without writing anything (a
+/// missing warehouse has none).
+pub fn saved_state(path: &Path, schema: &str) -> Result<Option<SavedState>, DestinationError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let destination = DuckDbDestination::open(path, schema)?;
+    read_state(&destination.connection, schema)
+}

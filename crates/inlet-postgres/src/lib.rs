@@ -1,1 +1,569 @@
-//! PostgreSQL destination for inlet.
+//! The PostgreSQL destination, with the same contract as DuckDB's.
+//!
+//! A commit is one transaction: tables are created or grown, rows are copied into a temporary
+//! staging table with binary `COPY`, merged into the target with
+//! `INSERT … SELECT DISTINCT ON (key) … ON CONFLICT DO UPDATE` (one row per key, the newest,
+//! never replacing a newer version), and the state row is written; then `COMMIT`. A session
+//! advisory lock on the schema refuses a second sync while one runs; PostgreSQL releases it if
+//! the process dies.
+//!
+//! Types: `boolean`, `smallint`, `integer`, `bigint`, `real`, `double precision`,
+//! `numeric(p,s)`, `date`, `timestamp`, `timestamptz`, `bytea`, `text` (strings and XML, so that
+//! malformed XML from a source is kept rather than refused) and `jsonb`.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+use futures_util::pin_mut;
+use inlet_engine::{
+    ColumnSpec, Destination, DestinationError, DestinationErrorKind, Patch, Row, SavedState, Segment, StoredRow,
+    TableSpec, Transaction, columns, failpoint,
+};
+use inlet_sdk::{ColumnType, Record, State, Value};
+use postgres_types::{ToSql, Type};
+use tokio::runtime::Runtime;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::{Client, NoTls};
+
+/// `postgres://user:secret@host/db` as `postgres://user:***@host/db`.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((credentials, host)) = rest.rsplit_once('@') else { return url.to_owned() };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+fn quote(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+/// The PostgreSQL type of a column type.
+pub fn sql_type(ty: ColumnType) -> String {
+    match ty {
+        ColumnType::Boolean => "boolean".into(),
+        ColumnType::Short => "smallint".into(),
+        ColumnType::Int => "integer".into(),
+        ColumnType::Long => "bigint".into(),
+        ColumnType::Float => "real".into(),
+        ColumnType::Double => "double precision".into(),
+        ColumnType::Decimal { precision, scale } => format!("numeric({precision},{scale})"),
+        ColumnType::NaiveDate => "date".into(),
+        ColumnType::NaiveDateTime => "timestamp".into(),
+        ColumnType::UtcDateTime => "timestamptz".into(),
+        ColumnType::Binary => "bytea".into(),
+        ColumnType::Xml | ColumnType::String => "text".into(),
+        ColumnType::Json => "jsonb".into(),
+    }
+}
+
+/// The wire type binary `COPY` writes for a column type.
+fn wire_type(ty: ColumnType) -> Type {
+    match ty {
+        ColumnType::Boolean => Type::BOOL,
+        ColumnType::Short => Type::INT2,
+        ColumnType::Int => Type::INT4,
+        ColumnType::Long => Type::INT8,
+        ColumnType::Float => Type::FLOAT4,
+        ColumnType::Double => Type::FLOAT8,
+        ColumnType::Decimal { .. } => Type::NUMERIC,
+        ColumnType::NaiveDate => Type::DATE,
+        ColumnType::NaiveDateTime => Type::TIMESTAMP,
+        ColumnType::UtcDateTime => Type::TIMESTAMPTZ,
+        ColumnType::Binary => Type::BYTEA,
+        ColumnType::Xml | ColumnType::String => Type::TEXT,
+        ColumnType::Json => Type::JSONB,
+    }
+}
+
+/// A value ready for binary `COPY` or a parameter, typed for its column.
+fn sql_value(value: &Value, ty: ColumnType) -> Box<dyn ToSql + Sync + Send> {
+    macro_rules! nullable {
+        ($t:ty, $v:expr) => {
+            Box::new(Option::<$t>::from($v))
+        };
+    }
+    match (ty, value) {
+        (ColumnType::Boolean, Value::Bool(b)) => Box::new(Some(*b)),
+        (ColumnType::Short, Value::Int(i)) => Box::new(i16::try_from(*i).ok()),
+        (ColumnType::Int, Value::Int(i)) => Box::new(i32::try_from(*i).ok()),
+        (ColumnType::Long, Value::Int(i)) => Box::new(Some(*i)),
+        (ColumnType::Float, Value::Float(f)) => Box::new(Some(*f as f32)),
+        (ColumnType::Double, Value::Float(f)) => Box::new(Some(*f)),
+        (ColumnType::Decimal { .. }, Value::Decimal(d)) => Box::new(Some(*d)),
+        (ColumnType::NaiveDate, Value::Date(d)) => Box::new(Some(*d)),
+        (ColumnType::NaiveDateTime, Value::DateTime(d)) => Box::new(Some(*d)),
+        (ColumnType::UtcDateTime, Value::Timestamp(t)) => Box::new(Some(*t)),
+        (ColumnType::Binary, Value::Bytes(b)) => Box::new(Some(b.clone())),
+        (ColumnType::Xml | ColumnType::String, Value::String(s)) => Box::new(Some(s.clone())),
+        (ColumnType::Json, Value::Json(j)) => Box::new(Some(j.clone())),
+        (ColumnType::Boolean, _) => nullable!(bool, None),
+        (ColumnType::Short, _) => nullable!(i16, None),
+        (ColumnType::Int, _) => nullable!(i32, None),
+        (ColumnType::Long, _) => nullable!(i64, None),
+        (ColumnType::Float, _) => nullable!(f32, None),
+        (ColumnType::Double, _) => nullable!(f64, None),
+        (ColumnType::Decimal { .. }, _) => nullable!(inlet_sdk::Decimal, None),
+        (ColumnType::NaiveDate, _) => nullable!(jiff::civil::Date, None),
+        (ColumnType::NaiveDateTime, _) => nullable!(jiff::civil::DateTime, None),
+        (ColumnType::UtcDateTime, _) => nullable!(jiff::Timestamp, None),
+        (ColumnType::Binary, _) => nullable!(Vec<u8>, None),
+        (ColumnType::Xml | ColumnType::String, _) => nullable!(String, None),
+        (ColumnType::Json, _) => nullable!(serde_json::Value, None),
+    }
+}
+
+fn failure(
+    kind: DestinationErrorKind,
+    what: impl Into<String>,
+) -> impl FnOnce(tokio_postgres::Error) -> DestinationError {
+    let what = what.into();
+    move |e| {
+        let detail =
+            e.as_db_error().map_or_else(|| e.to_string(), |db| format!("{}: {}", db.code().code(), db.message()));
+        DestinationError::new(kind, format!("{what}: {detail}")).with_source(e)
+    }
+}
+
+fn write_error(what: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> DestinationError {
+    failure(DestinationErrorKind::Write, what)
+}
+
+/// A PostgreSQL database and the schema a connector writes to.
+pub struct PostgresDestination {
+    runtime: Runtime,
+    client: Client,
+    server: String,
+    schema: String,
+    known: HashMap<String, usize>,
+    staging: HashMap<String, usize>,
+}
+
+impl PostgresDestination {
+    /// Connects to `url` and takes the schema's lock; `Busy` if another sync holds it.
+    pub fn open(url: &str, schema: &str) -> Result<Self, DestinationError> {
+        let server = redact(url);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
+            DestinationError::new(DestinationErrorKind::Unavailable, "cannot start the PostgreSQL client's runtime")
+                .with_source(e)
+        })?;
+        let (client, connection) = runtime
+            .block_on(tokio_postgres::connect(url, NoTls))
+            .map_err(failure(DestinationErrorKind::Unavailable, format!("cannot connect to {server}")))?;
+        runtime.spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::error!("PostgreSQL connection lost: {e}");
+            }
+        });
+        let destination = PostgresDestination {
+            runtime,
+            client,
+            server,
+            schema: schema.to_owned(),
+            known: HashMap::new(),
+            staging: HashMap::new(),
+        };
+        // A session that just died (a killed sync) releases its lock when the server notices:
+        // allow it a moment before calling the schema busy.
+        let mut locked = false;
+        for attempt in 0..10 {
+            if attempt > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            let row = destination
+                .runtime
+                .block_on(destination.client.query_one(
+                    "SELECT pg_try_advisory_lock(hashtextextended('inlet:' || $1, 0))",
+                    &[&destination.schema],
+                ))
+                .map_err(failure(DestinationErrorKind::Unavailable, "cannot take the schema's lock"))?;
+            locked = row.get(0);
+            if locked {
+                break;
+            }
+        }
+        if !locked {
+            return Err(DestinationError::new(
+                DestinationErrorKind::Busy,
+                format!(
+                    "schema {} on {} is in use by another sync: a second sync of the same schema at the same time is refused; wait for it to finish",
+                    destination.schema, destination.server
+                ),
+            ));
+        }
+        Ok(destination)
+    }
+
+    fn target(&self, table: &str) -> String {
+        format!("{}.{}", quote(&self.schema), quote(table))
+    }
+
+    fn execute(&self, sql: &str, what: &str) -> Result<(), DestinationError> {
+        self.runtime.block_on(self.client.batch_execute(sql)).map_err(write_error(what))
+    }
+
+    fn existing_columns(&self, table: &str) -> Result<Vec<String>, DestinationError> {
+        let rows = self
+            .runtime
+            .block_on(self.client.query(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+                &[&self.schema, &table],
+            ))
+            .map_err(failure(DestinationErrorKind::Unavailable, "cannot read the catalog"))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    fn ensure_table(&mut self, spec: &TableSpec) -> Result<(), DestinationError> {
+        if self.known.get(&spec.name).is_some_and(|n| *n >= spec.columns.len()) {
+            return Ok(());
+        }
+        let existing = self.existing_columns(&spec.name)?;
+        let target = self.target(&spec.name);
+        if existing.is_empty() {
+            let mut sql = format!("CREATE TABLE {target} (");
+            for c in &spec.columns {
+                let _ = write!(sql, "{} {}, ", quote(&c.name), sql_type(c.ty));
+            }
+            let keys: Vec<String> = spec.primary_key.iter().map(|&k| quote(&spec.columns[k].name)).collect();
+            let _ = write!(
+                sql,
+                "{} timestamptz NOT NULL, {} boolean NOT NULL DEFAULT false, PRIMARY KEY ({}))",
+                columns::SYNCED,
+                columns::DELETED,
+                keys.join(", ")
+            );
+            self.execute(&sql, &format!("cannot create table {target}"))?;
+        } else {
+            for c in spec.columns.iter().filter(|c| !existing.contains(&c.name)) {
+                let sql =
+                    format!("ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {} {}", quote(&c.name), sql_type(c.ty));
+                self.execute(&sql, &format!("cannot add column `{}` to {target}", c.name))?;
+            }
+        }
+        self.known.insert(spec.name.clone(), spec.columns.len());
+        Ok(())
+    }
+
+    /// An empty temporary staging table for `columns` of `spec` (plus sequence and flag).
+    fn stage(&mut self, spec: &TableSpec, columns: &[&ColumnSpec], kind: &str) -> Result<String, DestinationError> {
+        let name = format!("_inlet_{kind}_{}", spec.name);
+        if self.staging.get(&name) != Some(&columns.len()) {
+            let mut sql = format!("DROP TABLE IF EXISTS pg_temp.{0}; CREATE TEMP TABLE {0} (", quote(&name));
+            for c in columns {
+                let _ = write!(sql, "{} {}, ", quote(&c.name), sql_type(c.ty));
+            }
+            sql.push_str("_inlet_seq bigint, _inlet_row_deleted boolean)");
+            self.execute(&sql, &format!("cannot create the staging table for `{}`", spec.name))?;
+            self.staging.insert(name.clone(), columns.len());
+        } else {
+            self.execute(&format!("TRUNCATE pg_temp.{}", quote(&name)), "cannot empty a staging table")?;
+        }
+        Ok(name)
+    }
+
+    /// Binary `COPY` of `rows` into the staging table `stage`.
+    fn copy(
+        &self,
+        stage: &str,
+        columns: &[&ColumnSpec],
+        rows: impl Iterator<Item = (Vec<Value>, bool)>,
+    ) -> Result<(), DestinationError> {
+        let mut types: Vec<Type> = columns.iter().map(|c| wire_type(c.ty)).collect();
+        types.extend([Type::INT8, Type::BOOL]);
+        let mut names: Vec<String> = columns.iter().map(|c| quote(&c.name)).collect();
+        names.extend(["_inlet_seq".to_owned(), "_inlet_row_deleted".to_owned()]);
+        let sql = format!("COPY pg_temp.{} ({}) FROM STDIN (FORMAT binary)", quote(stage), names.join(", "));
+        self.runtime.block_on(async {
+            let sink = self.client.copy_in::<_, Bytes>(&sql).await.map_err(write_error("cannot start COPY"))?;
+            let writer = BinaryCopyInWriter::new(sink, &types);
+            pin_mut!(writer);
+            for (seq, (values, deleted)) in rows.enumerate() {
+                let mut boxed: Vec<Box<dyn ToSql + Sync + Send>> = columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| sql_value(values.get(i).unwrap_or(&Value::Null), c.ty))
+                    .collect();
+                boxed.push(Box::new(seq as i64));
+                boxed.push(Box::new(deleted));
+                let refs: Vec<&(dyn ToSql + Sync)> = boxed.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
+                writer.as_mut().write(&refs).await.map_err(write_error("cannot COPY a row"))?;
+            }
+            writer.finish().await.map_err(write_error("cannot finish COPY"))?;
+            Ok(())
+        })
+    }
+
+    fn upsert(&mut self, spec: &TableSpec, rows: &[Row], synced: jiff::Timestamp) -> Result<(), DestinationError> {
+        let all: Vec<&ColumnSpec> = spec.columns.iter().collect();
+        let stage = self.stage(spec, &all, "rows")?;
+        self.copy(&stage, &all, rows.iter().map(|r| (r.values.clone(), r.deleted)))?;
+        let target = self.target(&spec.name);
+        let names: Vec<String> = spec.columns.iter().map(|c| quote(&c.name)).collect();
+        let keys: Vec<String> = spec.primary_key.iter().map(|&k| quote(&spec.columns[k].name)).collect();
+        let newest = match spec.version {
+            Some(v) => format!("{} DESC NULLS LAST, _inlet_seq DESC", quote(&spec.columns[v].name)),
+            None => "_inlet_seq DESC".into(),
+        };
+        let mut sets: Vec<String> =
+            names.iter().filter(|n| !keys.contains(n)).map(|n| format!("{n} = excluded.{n}")).collect();
+        sets.push(format!("{0} = excluded.{0}", columns::SYNCED));
+        sets.push(format!("{0} = excluded.{0}", columns::DELETED));
+        let guard = spec
+            .version
+            .map(|v| {
+                let v = quote(&spec.columns[v].name);
+                format!(" WHERE excluded.{v} IS NULL OR {target}.{v} IS NULL OR excluded.{v} >= {target}.{v}")
+            })
+            .unwrap_or_default();
+        let sql = format!(
+            "INSERT INTO {target} ({cols}, {synced}, {deleted}) \
+             SELECT DISTINCT ON ({keys}) {cols}, $1::timestamptz, _inlet_row_deleted FROM pg_temp.{stage} ORDER BY {keys}, {newest} \
+             ON CONFLICT ({keys}) DO UPDATE SET {sets}{guard}",
+            cols = names.join(", "),
+            synced = columns::SYNCED,
+            deleted = columns::DELETED,
+            stage = quote(&stage),
+            keys = keys.join(", "),
+            sets = sets.join(", "),
+        );
+        self.runtime
+            .block_on(self.client.execute(&sql, &[&synced]))
+            .map_err(write_error(format!("cannot merge rows into {target}")))?;
+        Ok(())
+    }
+
+    fn delete(
+        &mut self,
+        spec: &TableSpec,
+        keys: &[Vec<Value>],
+        synced: jiff::Timestamp,
+    ) -> Result<(), DestinationError> {
+        let key_columns: Vec<&ColumnSpec> = spec.primary_key.iter().map(|&k| &spec.columns[k]).collect();
+        let stage = self.stage(spec, &key_columns, "keys")?;
+        self.copy(&stage, &key_columns, keys.iter().map(|k| (k.clone(), true)))?;
+        let target = self.target(&spec.name);
+        let names: Vec<String> = key_columns.iter().map(|c| quote(&c.name)).collect();
+        let matches: Vec<String> = names.iter().map(|n| format!("t.{n} = k.{n}")).collect();
+        let sql = format!(
+            "UPDATE {target} t SET {deleted} = true, {synced} = $1::timestamptz FROM (SELECT DISTINCT {keys} FROM pg_temp.{stage}) k WHERE {matches}",
+            deleted = columns::DELETED,
+            synced = columns::SYNCED,
+            keys = names.join(", "),
+            stage = quote(&stage),
+            matches = matches.join(" AND "),
+        );
+        self.runtime
+            .block_on(self.client.execute(&sql, &[&synced]))
+            .map_err(write_error(format!("cannot mark rows of {target} deleted")))?;
+        Ok(())
+    }
+
+    fn patch(&mut self, spec: &TableSpec, patches: &[Patch], synced: jiff::Timestamp) -> Result<(), DestinationError> {
+        let target = self.target(&spec.name);
+        for patch in patches {
+            let mut sets: Vec<String> = patch
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(i, (c, _))| format!("{} = ${}", quote(&spec.columns[*c].name), i + 1))
+                .collect();
+            sets.push(format!("{} = ${}", columns::SYNCED, patch.columns.len() + 1));
+            let wheres: Vec<String> = spec
+                .primary_key
+                .iter()
+                .enumerate()
+                .map(|(i, &k)| format!("{} = ${}", quote(&spec.columns[k].name), patch.columns.len() + 2 + i))
+                .collect();
+            let sql = format!("UPDATE {target} SET {} WHERE {}", sets.join(", "), wheres.join(" AND "));
+            let mut params: Vec<Box<dyn ToSql + Sync + Send>> =
+                patch.columns.iter().map(|(c, v)| sql_value(v, spec.columns[*c].ty)).collect();
+            params.push(Box::new(synced));
+            params.extend(spec.primary_key.iter().zip(&patch.key).map(|(&k, v)| sql_value(v, spec.columns[k].ty)));
+            let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
+            self.runtime
+                .block_on(self.client.execute(&sql, &refs))
+                .map_err(write_error(format!("cannot update a row of {target}")))?;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, tx: &Transaction<'_>) -> Result<(), DestinationError> {
+        self.execute(
+            &format!("CREATE SCHEMA IF NOT EXISTS {}", quote(&self.schema)),
+            &format!("cannot create schema {}", self.schema),
+        )?;
+        for spec in tx.tables {
+            self.ensure_table(spec)?;
+        }
+        for segment in tx.segments {
+            match segment {
+                Segment::Upserts { table, rows } => self.upsert(&tx.tables[*table], rows, tx.synced_at)?,
+                Segment::Deletes { table, keys } => self.delete(&tx.tables[*table], keys, tx.synced_at)?,
+                Segment::Patches { table, patches } => self.patch(&tx.tables[*table], patches, tx.synced_at)?,
+                Segment::Truncate { table } => {
+                    let target = self.target(&tx.tables[*table].name);
+                    let sql = format!(
+                        "UPDATE {target} SET {deleted} = true, {synced} = $1 WHERE NOT {deleted}",
+                        deleted = columns::DELETED,
+                        synced = columns::SYNCED
+                    );
+                    self.runtime
+                        .block_on(self.client.execute(&sql, &[&tx.synced_at]))
+                        .map_err(write_error(format!("cannot truncate {target}")))?;
+                }
+            }
+        }
+        let table = self.target(columns::STATE_TABLE);
+        self.execute(
+            &format!("CREATE TABLE IF NOT EXISTS {table} (id integer PRIMARY KEY, connector text NOT NULL, state jsonb NOT NULL, committed_at timestamptz NOT NULL)"),
+            "cannot create the state table",
+        )?;
+        let sql = format!(
+            "INSERT INTO {table} VALUES (1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET connector = excluded.connector, state = excluded.state, committed_at = excluded.committed_at"
+        );
+        let state = tx.state.state.to_json();
+        self.runtime
+            .block_on(self.client.execute(&sql, &[&tx.state.connector, &state, &tx.synced_at]))
+            .map_err(write_error("cannot save the state"))?;
+        failpoint::hit("write.before_commit");
+        self.execute("COMMIT", "cannot commit")
+    }
+}
+
+impl Destination for PostgresDestination {
+    fn describe(&self) -> String {
+        format!("PostgreSQL {}, schema {}", self.server, self.schema)
+    }
+
+    fn saved_state(&mut self) -> Result<Option<SavedState>, DestinationError> {
+        let table = format!("{}.{}", quote(&self.schema), quote(columns::STATE_TABLE));
+        let exists: Option<String> = self
+            .runtime
+            .block_on(self.client.query_one("SELECT to_regclass($1)::text", &[&table]))
+            .map_err(failure(DestinationErrorKind::Unavailable, "cannot read the catalog"))?
+            .get(0);
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let row = self
+            .runtime
+            .block_on(self.client.query_opt(&format!("SELECT connector, state FROM {table} WHERE id = 1"), &[]))
+            .map_err(failure(DestinationErrorKind::Unavailable, "cannot read the saved state"))?;
+        let Some(row) = row else { return Ok(None) };
+        let state = State::from_json(row.get::<_, serde_json::Value>(1))
+            .map_err(|e| DestinationError::new(DestinationErrorKind::Unavailable, e.to_string()))?;
+        Ok(Some(SavedState { connector: row.get(0), state }))
+    }
+
+    fn commit(&mut self, tx: &Transaction<'_>) -> Result<(), DestinationError> {
+        self.execute("BEGIN", "cannot begin a transaction")?;
+        let result = self.apply(tx);
+        if result.is_err() {
+            let _ = self.runtime.block_on(self.client.batch_execute("ROLLBACK"));
+            self.known.clear();
+            self.staging.clear();
+        }
+        result
+    }
+
+    fn clear_state(&mut self) -> Result<(), DestinationError> {
+        if self.existing_columns(columns::STATE_TABLE)?.is_empty() {
+            return Ok(());
+        }
+        self.execute(&format!("DELETE FROM {}", self.target(columns::STATE_TABLE)), "cannot clear the state")
+    }
+}
+
+impl PostgresDestination {
+    /// Every row of `table`, ordered by primary key: for tests and tools.
+    pub fn rows(&mut self, table: &str) -> Result<Vec<StoredRow>, DestinationError> {
+        if self.existing_columns(table)?.is_empty() {
+            return Ok(Vec::new());
+        }
+        let target = self.target(table);
+        let keys: Vec<String> = self
+            .runtime
+            .block_on(self.client.query(
+                "SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+                 WHERE i.indrelid = to_regclass($1) AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)",
+                &[&target],
+            ))
+            .map_err(failure(DestinationErrorKind::Unavailable, "cannot read the primary key"))?
+            .iter()
+            .map(|r| quote(r.get::<_, &str>(0)))
+            .collect();
+        let order = if keys.is_empty() { "1".to_owned() } else { keys.join(", ") };
+        let sql = format!("SELECT * FROM {target} ORDER BY {order}");
+        let rows = self
+            .runtime
+            .block_on(self.client.query(&sql, &[]))
+            .map_err(failure(DestinationErrorKind::Unavailable, format!("cannot read {table}")))?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let mut record = Record::new();
+                let (mut deleted, mut synced_at) = (false, jiff::Timestamp::UNIX_EPOCH);
+                for (i, column) in row.columns().iter().enumerate() {
+                    let value = read_value(row, i, column.type_());
+                    match column.name() {
+                        columns::DELETED => deleted = value == Value::Bool(true),
+                        columns::SYNCED => {
+                            if let Value::Timestamp(t) = value {
+                                synced_at = t;
+                            }
+                        }
+                        name => record.set(name, value),
+                    }
+                }
+                StoredRow { record, deleted, synced_at }
+            })
+            .collect())
+    }
+
+    /// The names of `table`'s columns, in order.
+    pub fn columns(&self, table: &str) -> Result<Vec<String>, DestinationError> {
+        self.existing_columns(table)
+    }
+
+    /// Drops the schema and everything in it (`inlet reset`).
+    pub fn drop_schema(&mut self) -> Result<(), DestinationError> {
+        self.known.clear();
+        self.staging.clear();
+        self.execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote(&self.schema)), "cannot drop the schema")
+    }
+}
+
+fn read_value(row: &tokio_postgres::Row, i: usize, ty: &Type) -> Value {
+    fn get<'a, T: postgres_types::FromSql<'a>>(row: &'a tokio_postgres::Row, i: usize) -> Option<T> {
+        row.try_get::<_, Option<T>>(i).ok().flatten()
+    }
+    match *ty {
+        Type::BOOL => get::<bool>(row, i).map_or(Value::Null, Value::Bool),
+        Type::INT2 => get::<i16>(row, i).map_or(Value::Null, |v| Value::Int(v.into())),
+        Type::INT4 => get::<i32>(row, i).map_or(Value::Null, |v| Value::Int(v.into())),
+        Type::INT8 => get::<i64>(row, i).map_or(Value::Null, Value::Int),
+        Type::FLOAT4 => get::<f32>(row, i).map_or(Value::Null, |v| Value::Float(v.into())),
+        Type::FLOAT8 => get::<f64>(row, i).map_or(Value::Null, Value::Float),
+        Type::NUMERIC => get::<inlet_sdk::Decimal>(row, i).map_or(Value::Null, Value::Decimal),
+        Type::DATE => get::<jiff::civil::Date>(row, i).map_or(Value::Null, Value::Date),
+        Type::TIMESTAMP => get::<jiff::civil::DateTime>(row, i).map_or(Value::Null, Value::DateTime),
+        Type::TIMESTAMPTZ => get::<jiff::Timestamp>(row, i).map_or(Value::Null, Value::Timestamp),
+        Type::BYTEA => get::<Vec<u8>>(row, i).map_or(Value::Null, Value::Bytes),
+        Type::JSONB | Type::JSON => get::<serde_json::Value>(row, i).map_or(Value::Null, Value::Json),
+        _ => get::<String>(row, i).map_or(Value::Null, Value::String),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("postgres://ann:s3cret@db:5432/x"), "postgres://ann:***@db:5432/x");
+        assert_eq!(redact("postgres://ann@db/x"), "postgres://ann@db/x");
+        assert_eq!(redact("postgres://ann:p@ss@db/x"), "postgres://ann:***@db/x");
+    }
+}

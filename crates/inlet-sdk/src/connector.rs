@@ -38,6 +38,13 @@ pub trait Connector: Send + Sync + 'static {
         operations: &mut Operations,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
+    /// Checks that `state` can be resumed from with this configuration, without any I/O; used
+    /// before a state is set by hand (`inlet state set`). The default accepts any state.
+    fn check_state(&self, configuration: &Configuration, state: &State) -> Result<(), Error> {
+        let _ = (configuration, state);
+        Ok(())
+    }
+
     /// Checks the configuration and that the source answers, for `inlet check`; returns
     /// what was verified. The default checks the schema only.
     fn check(&self, configuration: &Configuration) -> impl Future<Output = Result<String, Error>> + Send {

@@ -1,31 +1,46 @@
-//! The `inlet` command line: a thin layer of argument parsing, logging and exit codes over
-//! the library crates.
+//! The `inlet` command line: argument parsing, logging and exit codes over the library crates.
 
+mod demo;
 mod playground;
+mod progress;
+mod state;
+mod sync;
+mod target;
 
 use std::fmt;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use inlet_connectors::SourceStats;
+use inlet_sdk::Connector;
 
 /// How `inlet` ends, as documented in `inlet --help`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
     /// Everything asked was done.
     Success = 0,
-    /// The work failed: the source, the connector or the network (state and warehouse are as
-    /// they were after the last commit).
+    /// The sync failed: the source, the connector or a record.
     Failed = 1,
-    /// The command line or the configuration is wrong; nothing was done.
+    /// The command line, the configuration or the saved state is wrong.
     Usage = 2,
+    /// The warehouse failed or cannot be reached.
+    Destination = 3,
+    /// Another sync holds the warehouse.
+    Busy = 4,
+    /// Stopped by Ctrl-C after committing what had been received.
+    Interrupted = 130,
 }
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  success
-  1  the work failed (source, connector or network); the warehouse and the saved state are
-     exactly as they were after the last commit
-  2  bad command line or configuration; nothing was done";
+    0  success
+    1  the sync failed (source, connector or record); the warehouse and the saved state are
+       exactly as the last commit left them, and the next sync resumes from there
+    2  bad command line, configuration or saved state; nothing was written
+    3  the warehouse failed or cannot be reached
+    4  another sync is using the same warehouse and schema; nothing was written
+  130  stopped by Ctrl-C after committing what had been received";
 
 /// A failure with the exit code it deserves.
 pub struct Failure {
@@ -34,9 +49,34 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// A configuration or usage mistake.
+    /// A failure with this exit code.
+    pub fn new(exit: Exit, error: anyhow::Error) -> Self {
+        Failure { exit, error }
+    }
+
+    /// A command-line or configuration mistake.
     pub fn usage(error: impl Into<anyhow::Error>) -> Self {
         Failure { exit: Exit::Usage, error: error.into() }
+    }
+
+    /// A connector failure: its kind decides the exit code.
+    pub fn connector(error: inlet_sdk::Error) -> Self {
+        let exit = match error.kind() {
+            inlet_sdk::ErrorKind::Configuration | inlet_sdk::ErrorKind::State => Exit::Usage,
+            inlet_sdk::ErrorKind::Source | inlet_sdk::ErrorKind::Stopped => Exit::Failed,
+        };
+        Failure { exit, error: error.into() }
+    }
+
+    /// A failed sync.
+    pub fn sync(error: inlet_engine::SyncError) -> Self {
+        use inlet_engine::SyncError;
+        match error {
+            SyncError::Connector(e) => Failure::connector(e),
+            SyncError::Destination(e) => Failure::destination(e),
+            SyncError::Schema(_) => Failure::usage(error),
+            SyncError::Data(_) => Failure::new(Exit::Failed, error.into()),
+        }
     }
 }
 
@@ -54,29 +94,49 @@ impl fmt::Debug for Failure {
 
 /// Incremental data sync: pull what changed from REST APIs into DuckDB or PostgreSQL,
 /// exactly once.
+///
+/// Quick start: `inlet demo` runs the built-in playground and syncs it with each of the six
+/// strategies. Then write a configuration.json ({"strategy": "keyset", "base_url": ...}) and
+/// run `inlet check`, then `inlet sync`.
 #[derive(Parser, Debug)]
 #[command(name = "inlet", version, after_help = EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Log lines as text or as JSON objects (one per line, on stderr).
+    /// Log lines as text or as JSON objects (on stderr); JSON also turns the final summary
+    /// into one JSON object on stdout.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum LogFormat {
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// For people.
     Text,
+    /// One JSON object per line.
     Json,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Sync once: read what changed since the saved state and commit it, with the new state.
+    Sync(sync::SyncArgs),
+    /// Check the configuration, reach the source, and check the saved state; writes nothing.
+    Check(sync::CheckArgs),
+    /// Show, set or reset the saved state.
+    #[command(subcommand)]
+    State(state::StateCommand),
+    /// Delete the warehouse (or the PostgreSQL schema) and its saved state, after a prompt.
+    Reset(state::ResetArgs),
+    /// Run the playground and sync it with each strategy into DuckDB (files/demo.db).
+    Demo(demo::DemoArgs),
     /// Serve a deterministic, fast, hostile-capable mock of the seeds' API.
     ///
-    /// A drop-in replacement for fivetran-api-playground 1.1.9. With no hostile flag it behaves like the reference: 200 users, pages of at most 50,
-    /// the same endpoints, parameters, errors and response keys. Every random choice comes
-    /// from --seed, and with a fixed --now every response is reproducible byte for byte.
+    /// A drop-in replacement for fivetran-api-playground 1.1.9. With no hostile flag it behaves
+    /// like the reference: 200 users, pages of at most 50, the same endpoints, parameters,
+    /// errors and response keys. Every random choice comes from --seed, and with a fixed --now
+    /// every response is reproducible byte for byte.
     ///
     /// Examples:
     ///   inlet playground                                  the reference's 200 users on :5001
@@ -84,20 +144,62 @@ enum Command {
     ///   inlet playground --ties 0.3 --gaps 0.05 --changes-per-second 5 --faults 0.1
     ///   inlet playground dump --users 10 --now 2026-11-20T00:00:00Z
     #[command(verbatim_doc_comment)]
-    Playground(playground::PlaygroundArgs),
+    Playground(Box<playground::PlaygroundArgs>),
 }
 
-/// Runs the `inlet` command line and returns its exit code.
+/// What the running binary is: inlet itself, or a user's connector built on it.
+struct Flavor {
+    builtin: bool,
+    stats: Option<Arc<SourceStats>>,
+}
+
+/// Runs the `inlet` command line with the six built-in strategies.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let connector = inlet_connectors::Builtin::new();
+    let stats = Some(connector.stats());
+    run_with(&connector, Flavor { builtin: true, stats })
+}
+
+/// Runs the `inlet` command line for `connector`: `sync`, `check`, `state`, `reset` and
+/// `playground` work as they do for the built-in strategies.
+pub fn run<C: Connector>(connector: C) -> ExitCode {
+    run_with(&connector, Flavor { builtin: false, stats: None })
+}
+
+fn run_with<C: Connector>(connector: &C, flavor: Flavor) -> ExitCode {
+    inlet_connectors::install_tls_provider();
+    let mut command = Cli::command();
+    if !flavor.builtin {
+        let name = std::env::args()
+            .next()
+            .and_then(|a| std::path::Path::new(&a).file_name().map(|n| n.to_string_lossy().into_owned()));
+        command = command.bin_name(name.unwrap_or_else(|| "connector".into())).mut_subcommand("demo", |c| c.hide(true));
+    }
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     init_logging(cli.log_format, &cli.command);
     let outcome = match cli.command {
-        Command::Playground(args) => playground::run(args),
+        Command::Sync(args) => sync::run(connector, args, cli.log_format, flavor.stats),
+        Command::Check(args) => sync::check(connector, args),
+        Command::State(command) => state::run(connector, command),
+        Command::Reset(args) => state::reset(args),
+        Command::Demo(_) if !flavor.builtin => {
+            Err(Failure::usage(anyhow::anyhow!("`demo` runs inlet's built-in strategies; use the inlet binary")))
+        }
+        Command::Demo(args) => demo::run(args),
+        Command::Playground(args) => playground::run(*args),
     };
     match outcome {
-        Ok(()) => ExitCode::from(Exit::Success as u8),
+        Ok(Exit::Success) => ExitCode::SUCCESS,
+        Ok(exit) => ExitCode::from(exit as u8),
         Err(failure) => {
-            eprintln!("error: {:#}", failure.error);
+            if cli.log_format == LogFormat::Json {
+                tracing::error!(exit_code = failure.exit as u8, "{:#}", failure.error);
+            } else {
+                eprintln!("error: {:#}", failure.error);
+            }
             ExitCode::from(failure.exit as u8)
         }
     }
@@ -108,6 +210,8 @@ fn init_logging(format: LogFormat, command: &Command) {
     let default = match command {
         Command::Playground(args) if args.is_quiet() => "warn",
         Command::Playground(_) => "info",
+        Command::Demo(_) => "warn",
+        _ => "info",
     };
     let filter = EnvFilter::try_from_env("INLET_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
@@ -119,4 +223,17 @@ fn init_logging(format: LogFormat, command: &Command) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
+}
+
+/// A multi-threaded runtime for the async parts of a command.
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::from(anyhow::Error::new(e).context("cannot start the async runtime")))
+}
+
+/// Reads `configuration.json`.
+fn read_configuration(path: &std::path::Path) -> Result<inlet_sdk::Configuration, Failure> {
+    inlet_sdk::Configuration::from_file(path).map_err(Failure::connector)
 }

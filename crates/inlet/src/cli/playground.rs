@@ -8,10 +8,11 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use inlet_playground::{
-    ChangesConfig, DeleteMode, FaultsConfig, GapsConfig, MAX_USERS, PlaygroundConfig, RateLimit, TiesConfig,
+    AuthScheme, ChangeBatch, ChangesConfig, DeleteMode, FaultsConfig, GapsConfig, MAX_USERS, PlaygroundConfig,
+    RateLimit, TiesConfig,
 };
 
-use super::Failure;
+use super::{Exit, Failure};
 
 /// Arguments of `inlet playground`.
 #[derive(Args, Debug)]
@@ -114,6 +115,14 @@ struct ServeArgs {
     /// `deletedAt` field, so incremental readers see the delete).
     #[arg(long, default_value = "vanish", value_parser = parse_delete_mode, help_heading = "Hostile modes")]
     deletes: DeleteMode,
+    /// Hostile: before answering each request to /pagination or /incremental, make these
+    /// changes, so that rows move while a client pages (deterministic, unlike a rate).
+    #[arg(long, value_name = "U:I:D", value_parser = parse_mix, help_heading = "Hostile modes")]
+    changes_per_request: Option<(u32, u32, u32)>,
+    /// Make /pagination and /incremental demand the credentials of this scheme, as the
+    /// /auth endpoints do (the reference's data endpoints take none).
+    #[arg(long, value_name = "SCHEME", value_parser = parse_scheme, help_heading = "Authentication")]
+    require_auth: Option<AuthScheme>,
     /// Hostile: a row becomes visible only this many seconds after its updatedAt.
     #[arg(long, default_value_t = 0, value_name = "SECONDS", help_heading = "Hostile modes")]
     replica_lag: u32,
@@ -170,6 +179,16 @@ fn parse_mix(text: &str) -> Result<(u32, u32, u32), String> {
     }
 }
 
+fn parse_scheme(text: &str) -> Result<AuthScheme, String> {
+    match text {
+        "api_key" => Ok(AuthScheme::ApiKey),
+        "bearer" => Ok(AuthScheme::Bearer),
+        "basic" => Ok(AuthScheme::Basic),
+        "session_token" => Ok(AuthScheme::SessionToken),
+        _ => Err("expected api_key, bearer, basic or session_token".into()),
+    }
+}
+
 fn parse_delete_mode(text: &str) -> Result<DeleteMode, String> {
     match text {
         "vanish" => Ok(DeleteMode::Vanish),
@@ -212,8 +231,14 @@ impl ServeArgs {
         let (updates, inserts, deletes) = self.change_mix;
         PlaygroundConfig {
             rate_limit: (self.rate_limit == Some(true))
-                .then(|| RateLimit { capacity: self.capacity, refill_per_second: self.refill_per_second }),
+                .then_some(RateLimit { capacity: self.capacity, refill_per_second: self.refill_per_second }),
             changes: self.changes_per_second.map(|per_second| ChangesConfig { per_second, updates, inserts, deletes }),
+            changes_per_request: self.changes_per_request.map(|(updates, inserts, deletes)| ChangeBatch {
+                updates,
+                inserts,
+                deletes,
+            }),
+            require_auth: self.require_auth,
             delete_mode: self.deletes,
             replica_lag_seconds: self.replica_lag,
             faults,
@@ -230,14 +255,14 @@ impl PlaygroundArgs {
 }
 
 /// Runs `inlet playground`.
-pub fn run(args: PlaygroundArgs) -> Result<(), Failure> {
+pub fn run(args: PlaygroundArgs) -> Result<Exit, Failure> {
     match args.command {
         Some(PlaygroundCommand::Dump(dump)) => run_dump(dump),
         None => serve(args.serve),
     }
 }
 
-fn serve(args: ServeArgs) -> Result<(), Failure> {
+fn serve(args: ServeArgs) -> Result<Exit, Failure> {
     let config = args.config();
     config.validate().map_err(Failure::usage)?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
@@ -258,7 +283,7 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
             })
             .await;
         eprintln!("inlet playground: stopped");
-        Ok(())
+        Ok(Exit::Success)
     })
 }
 
@@ -331,7 +356,7 @@ fn print_banner(playground: &inlet_playground::RunningPlayground, config: &Playg
     let _ = std::io::stdout().flush();
 }
 
-fn run_dump(args: DumpArgs) -> Result<(), Failure> {
+fn run_dump(args: DumpArgs) -> Result<Exit, Failure> {
     let mut output: Box<dyn std::io::Write> = match &args.output {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
@@ -355,7 +380,7 @@ fn run_dump(args: DumpArgs) -> Result<(), Failure> {
         }
     }
     output.flush().context("cannot write the dump")?;
-    Ok(())
+    Ok(Exit::Success)
 }
 
 async fn fetch_truth(base_url: &str, output: &mut dyn std::io::Write) -> anyhow::Result<()> {

@@ -1,0 +1,70 @@
+//! The destination conformance suite against real DuckDB files.
+
+use std::path::PathBuf;
+
+use inlet_duckdb::{DuckDbDestination, read_rows, table_columns};
+use inlet_engine::conformance::{self, Harness};
+use inlet_engine::{Destination, StoredRow};
+
+struct DuckDb {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl DuckDb {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("files").join("warehouse.db");
+        DuckDb { _dir: dir, path }
+    }
+}
+
+impl Harness for DuckDb {
+    fn open(&mut self) -> Box<dyn Destination> {
+        Box::new(DuckDbDestination::open(&self.path, "main").expect("the warehouse opens"))
+    }
+
+    fn rows(&mut self, table: &str) -> Vec<StoredRow> {
+        read_rows(&self.path, "main", table).expect("readable")
+    }
+
+    fn columns(&mut self, table: &str) -> Vec<String> {
+        table_columns(&self.path, "main", table).expect("readable")
+    }
+}
+
+#[test]
+fn duckdb_conforms() {
+    conformance::all(|| Box::new(DuckDb::new()));
+}
+
+/// Not a test of its own: the body of the crashing child of the next test.
+#[test]
+fn crash_child() {
+    if let Some(location) = std::env::var_os(conformance::CHILD) {
+        let mut destination = DuckDbDestination::open(std::path::Path::new(&location), "main").expect("opens");
+        conformance::crash_child(&mut destination);
+    }
+}
+
+#[test]
+fn a_crash_inside_a_commit_leaves_nothing_of_it() {
+    let mut duckdb = DuckDb::new();
+    assert!(
+        conformance::crash_in_child("crash_child", "write.before_commit", &duckdb.path),
+        "the child died at the failpoint"
+    );
+    conformance::after_a_crash_before_commit(&mut duckdb);
+}
+
+#[test]
+fn another_schema_is_another_connector() {
+    let duckdb = DuckDb::new();
+    let mut one = DuckDbDestination::open(&duckdb.path, "keyset").unwrap();
+    conformance::crash_child(&mut one);
+    drop(one);
+    assert_eq!(read_rows(&duckdb.path, "keyset", "item").unwrap().len(), 2);
+    assert!(read_rows(&duckdb.path, "offset", "item").unwrap().is_empty());
+    assert!(inlet_duckdb::saved_state(&duckdb.path, "offset").unwrap().is_none());
+    assert!(inlet_duckdb::saved_state(&duckdb.path, "keyset").unwrap().is_some());
+}

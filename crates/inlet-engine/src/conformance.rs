@@ -1,0 +1,365 @@
+//! The destination conformance suite: every destination passes these checks of the
+//! [`Destination`] contract. A destination crate implements [`Harness`] and calls each check
+//! from one test (see `inlet-duckdb/tests/conformance.rs`).
+
+use std::path::Path;
+
+use inlet_sdk::{ColumnType, Decimal, State, Value};
+
+use crate::destination::{ColumnSpec, Destination, Patch, Row, SavedState, Segment, TableSpec, Transaction};
+use crate::memory::StoredRow;
+
+/// Access to one fresh, empty warehouse location (a file, a schema) for the checks.
+pub trait Harness {
+    /// A destination on the location; the previous one has been dropped.
+    fn open(&mut self) -> Box<dyn Destination>;
+    /// The rows of `table`, ordered by primary key.
+    fn rows(&mut self, table: &str) -> Vec<StoredRow>;
+    /// The names of `table`'s columns, bookkeeping ones included, in order.
+    fn columns(&mut self, table: &str) -> Vec<String>;
+}
+
+fn spec(name: &str, columns: &[(&str, ColumnType)], key: &[usize], version: Option<usize>) -> TableSpec {
+    TableSpec {
+        name: name.into(),
+        columns: columns.iter().map(|(n, ty)| ColumnSpec { name: (*n).into(), ty: *ty }).collect(),
+        primary_key: key.to_vec(),
+        version,
+    }
+}
+
+/// `item(id LONG key, name STRING, updated UTC_DATETIME version)`.
+fn item() -> TableSpec {
+    spec(
+        "item",
+        &[("id", ColumnType::Long), ("name", ColumnType::String), ("updated", ColumnType::UtcDateTime)],
+        &[0],
+        Some(2),
+    )
+}
+
+fn at(second: i64) -> Value {
+    Value::Timestamp(jiff::Timestamp::from_second(1_790_000_000 + second).expect("a valid instant"))
+}
+
+fn row(id: i64, name: &str, updated: i64) -> Row {
+    Row { values: vec![Value::Int(id), Value::String(name.into()), at(updated)], deleted: false }
+}
+
+fn saved(cursor: i64) -> SavedState {
+    SavedState {
+        connector: "conformance".into(),
+        state: State::from_json(serde_json::json!({ "cursor": cursor })).expect("an object"),
+    }
+}
+
+fn commit(destination: &mut dyn Destination, tables: &[TableSpec], segments: Vec<Segment>, state: &SavedState) {
+    let tx = Transaction { tables, segments: &segments, state, synced_at: jiff::Timestamp::now() };
+    destination.commit(&tx).unwrap_or_else(|e| panic!("commit failed: {e:?}"));
+}
+
+/// `(id, name, deleted)` of every row of `item`.
+fn items(h: &mut dyn Harness) -> Vec<(i64, String, bool)> {
+    h.rows("item")
+        .into_iter()
+        .map(|r| {
+            let id = match r.record.get("id") {
+                Some(Value::Int(i)) => *i,
+                other => panic!("id {other:?}"),
+            };
+            let name = r.record.get("name").and_then(Value::as_str).unwrap_or("").to_owned();
+            (id, name, r.deleted)
+        })
+        .collect()
+}
+
+/// Tables are created on first use, with the bookkeeping columns; data and state land together.
+pub fn creates_tables_and_saves_state(h: &mut dyn Harness) {
+    let mut d = h.open();
+    assert_eq!(d.saved_state().expect("readable"), None, "a fresh warehouse has no state");
+    let tables = [item()];
+    commit(
+        d.as_mut(),
+        &tables,
+        vec![Segment::Upserts { table: 0, rows: vec![row(1, "a", 0), row(2, "b", 0)] }],
+        &saved(1),
+    );
+    assert_eq!(d.saved_state().expect("readable"), Some(saved(1)));
+    drop(d);
+    assert_eq!(items(h), [(1, "a".into(), false), (2, "b".into(), false)]);
+    assert_eq!(h.columns("item"), ["id", "name", "updated", "_inlet_synced", "_inlet_deleted"]);
+    assert_eq!(h.open().saved_state().expect("readable"), Some(saved(1)), "the state survives reopening");
+}
+
+/// The same transaction applied twice leaves the rows of one.
+pub fn rewriting_a_batch_is_idempotent(h: &mut dyn Harness) {
+    let mut d = h.open();
+    let tables = [item()];
+    let segments = vec![
+        Segment::Upserts { table: 0, rows: vec![row(1, "a", 0), row(2, "b", 0)] },
+        Segment::Deletes { table: 0, keys: vec![vec![Value::Int(2)]] },
+    ];
+    commit(d.as_mut(), &tables, segments.clone(), &saved(1));
+    commit(d.as_mut(), &tables, segments, &saved(1));
+    drop(d);
+    assert_eq!(items(h), [(1, "a".into(), false), (2, "b".into(), true)]);
+}
+
+/// A key several times in one batch: the newest version wins, and the last among equals.
+pub fn duplicates_in_a_batch_keep_the_newest(h: &mut dyn Harness) {
+    let mut d = h.open();
+    let tables = [item()];
+    let rows = vec![row(1, "first", 5), row(1, "older", 1), row(1, "last at 5", 5), row(2, "x", 0), row(2, "y", 0)];
+    commit(d.as_mut(), &tables, vec![Segment::Upserts { table: 0, rows }], &saved(1));
+    drop(d);
+    assert_eq!(items(h), [(1, "last at 5".into(), false), (2, "y".into(), false)]);
+}
+
+/// A later commit with an older version does not replace a row; an equal one does.
+pub fn rows_never_move_backwards(h: &mut dyn Harness) {
+    let mut d = h.open();
+    let tables = [item()];
+    commit(
+        d.as_mut(),
+        &tables,
+        vec![Segment::Upserts { table: 0, rows: vec![row(1, "new", 10), row(2, "b", 10)] }],
+        &saved(1),
+    );
+    commit(
+        d.as_mut(),
+        &tables,
+        vec![Segment::Upserts { table: 0, rows: vec![row(1, "stale", 9), row(2, "same time", 10)] }],
+        &saved(2),
+    );
+    drop(d);
+    assert_eq!(items(h), [(1, "new".into(), false), (2, "same time".into(), false)]);
+}
+
+/// Deletes flag rows and keep their values; an upsert brings a row back; a delete of an
+/// unknown key changes nothing; a row written deleted is stored deleted.
+pub fn soft_deletes(h: &mut dyn Harness) {
+    let mut d = h.open();
+    let tables = [item()];
+    let tombstone = Row { deleted: true, ..row(3, "gone", 0) };
+    commit(
+        d.as_mut(),
+        &tables,
+        vec![Segment::Upserts { table: 0, rows: vec![row(1, "a", 0), row(2, "b", 0), tombstone] }],
+        &saved(1),
+    );
+    let keys = vec![vec![Value::Int(1)], vec![Value::Int(2)], vec![Value::Int(99)]];
+    commit(
+        d.as_mut(),
+        &tables,
+        vec![Segment::Deletes { table: 0, keys }, Segment::Upserts { table: 0, rows: vec![row(2, "back", 1)] }],
+        &saved(2),
+    );
+    drop(d);
+    assert_eq!(items(h), [(1, "a".into(), true), (2, "back".into(), false), (3, "gone".into(), true)]);
+}
+
+/// Truncate flags every row written before it; rows written after it stay.
+pub fn truncate_deletes_earlier_rows(h: &mut dyn Harness) {
+    let mut d = h.open();
+    let tables = [item()];
+    commit(
+        d.as_mut(),
+        &tables,
+        vec![Segment::Upserts { table: 0, rows: vec![row(1, "a", 0), row(2, "b", 0)] }],
+        &saved(1),
+    );
+    let segments = vec![
+        Segment::Truncate { table: 0 },
+        Segment::Upserts { table: 0, rows: vec![row(2, "b again", 1), row(3, "c", 1)] },
+    ];
+    commit(d.as_mut(), &tables, segments, &saved(2));
+    drop(d);
+    assert_eq!(items(h), [(1, "a".into(), true), (2, "b again".into(), false), (3, "c".into(), false)]);
+}
+
+/// Partial updates change only their columns.
+pub fn patches_change_only_their_columns(h: &mut dyn Harness) {
+    let mut d = h.open();
+    let tables = [item()];
+    commit(d.as_mut(), &tables, vec![Segment::Upserts { table: 0, rows: vec![row(1, "a", 0)] }], &saved(1));
+    let patches = vec![
+        Patch { key: vec![Value::Int(1)], columns: vec![(1, Value::String("renamed".into()))] },
+        Patch { key: vec![Value::Int(7)], columns: vec![(1, Value::String("nobody".into()))] },
+    ];
+    commit(d.as_mut(), &tables, vec![Segment::Patches { table: 0, patches }], &saved(2));
+    drop(d);
+    let rows = h.rows("item");
+    assert_eq!(rows.len(), 1, "a patch of an unknown key adds nothing");
+    assert_eq!(rows[0].record.get("name"), Some(&Value::String("renamed".into())));
+    assert_eq!(rows[0].record.get("updated"), Some(&at(0)), "other columns keep their values");
+}
+
+/// New columns are added; rows written before have them `NULL`.
+pub fn schema_grows(h: &mut dyn Harness) {
+    let mut d = h.open();
+    let narrow = [item()];
+    commit(d.as_mut(), &narrow, vec![Segment::Upserts { table: 0, rows: vec![row(1, "a", 0)] }], &saved(1));
+    let mut wide = item();
+    wide.columns.push(ColumnSpec { name: "score".into(), ty: ColumnType::Double });
+    let mut extended = row(2, "b", 0);
+    extended.values.push(Value::Float(2.5));
+    commit(
+        d.as_mut(),
+        std::slice::from_ref(&wide),
+        vec![Segment::Upserts { table: 0, rows: vec![extended, row(3, "short row", 0)] }],
+        &saved(2),
+    );
+    drop(d);
+    assert_eq!(h.columns("item"), ["id", "name", "updated", "_inlet_synced", "_inlet_deleted", "score"]);
+    let scores: Vec<Option<Value>> = h.rows("item").iter().map(|r| r.record.get("score").cloned()).collect();
+    assert_eq!(scores, [Some(Value::Null), Some(Value::Float(2.5)), Some(Value::Null)]);
+}
+
+/// Every column type keeps its value: instants to the microsecond, decimals exactly, JSON
+/// documents, bytes.
+pub fn types_round_trip(h: &mut dyn Harness) {
+    let types = [
+        ("id", ColumnType::String),
+        ("flag", ColumnType::Boolean),
+        ("short", ColumnType::Short),
+        ("int", ColumnType::Int),
+        ("long", ColumnType::Long),
+        ("float", ColumnType::Float),
+        ("double", ColumnType::Double),
+        ("money", ColumnType::Decimal { precision: 18, scale: 4 }),
+        ("day", ColumnType::NaiveDate),
+        ("local", ColumnType::NaiveDateTime),
+        ("instant", ColumnType::UtcDateTime),
+        ("bytes", ColumnType::Binary),
+        ("markup", ColumnType::Xml),
+        ("text", ColumnType::String),
+        ("doc", ColumnType::Json),
+    ];
+    let table = spec("typed", &types, &[0], None);
+    let full = vec![
+        Value::String("k1".into()),
+        Value::Bool(true),
+        Value::Int(-32768),
+        Value::Int(2_147_483_647),
+        Value::Int(i64::MIN + 1),
+        Value::Float(1.5),
+        Value::Float(-2.25e300),
+        Value::Decimal(Decimal::new(-12_345_678_901_234, 4)),
+        Value::Date(jiff::civil::date(2024, 2, 29)),
+        Value::DateTime(jiff::civil::date(1999, 12, 31).at(23, 59, 58, 123_456_000)),
+        Value::Timestamp("2026-11-13T12:07:18.654321Z".parse().expect("an instant")),
+        Value::Bytes(vec![0, 159, 146, 150, 255]),
+        Value::String("<a href=\"x\">é</a>".into()),
+        Value::String("line\nbreak, 'quotes' \"and\" emoji 🦀".into()),
+        Value::Json(serde_json::json!({"nested": [1, 2.5, "x", null, {"deep": true}]})),
+    ];
+    let nulls: Vec<Value> =
+        std::iter::once(Value::String("k2".into())).chain(std::iter::repeat_n(Value::Null, types.len() - 1)).collect();
+    let mut d = h.open();
+    let rows = vec![Row { values: full.clone(), deleted: false }, Row { values: nulls.clone(), deleted: false }];
+    commit(d.as_mut(), std::slice::from_ref(&table), vec![Segment::Upserts { table: 0, rows }], &saved(1));
+    drop(d);
+    let stored = h.rows("typed");
+    for (expected, got) in [full, nulls].iter().zip(&stored) {
+        for ((name, _), value) in types.iter().zip(expected) {
+            assert_eq!(got.record.get(name), Some(value), "column {name}");
+        }
+    }
+}
+
+/// A commit that fails part-way changes nothing: neither the rows before the failure in
+/// the same transaction, nor the state.
+pub fn a_failed_commit_changes_nothing(h: &mut dyn Harness) {
+    let mut d = h.open();
+    let tables = [item()];
+    commit(d.as_mut(), &tables, vec![Segment::Upserts { table: 0, rows: vec![row(1, "a", 0)] }], &saved(1));
+    let poison =
+        Row { values: vec![Value::String("not a number".into()), Value::String("x".into()), at(0)], deleted: false };
+    let segments = vec![
+        Segment::Upserts { table: 0, rows: vec![row(1, "changed", 5), row(2, "b", 5)] },
+        Segment::Truncate { table: 0 },
+        Segment::Upserts { table: 0, rows: vec![poison] },
+    ];
+    let state = saved(2);
+    let tx = Transaction { tables: &tables, segments: &segments, state: &state, synced_at: jiff::Timestamp::now() };
+    assert!(d.commit(&tx).is_err(), "a key that is not a number cannot be written");
+    assert_eq!(d.saved_state().expect("readable"), Some(saved(1)), "the state is the last commit's");
+    commit(d.as_mut(), &tables, vec![Segment::Upserts { table: 0, rows: vec![row(3, "after", 0)] }], &saved(3));
+    drop(d);
+    assert_eq!(
+        items(h),
+        [(1, "a".into(), false), (3, "after".into(), false)],
+        "the destination is usable after a failure"
+    );
+}
+
+/// Clearing the state keeps the data.
+pub fn clearing_the_state_keeps_the_data(h: &mut dyn Harness) {
+    let mut d = h.open();
+    commit(d.as_mut(), &[item()], vec![Segment::Upserts { table: 0, rows: vec![row(1, "a", 0)] }], &saved(1));
+    d.clear_state().expect("cleared");
+    assert_eq!(d.saved_state().expect("readable"), None);
+    drop(d);
+    assert_eq!(items(h).len(), 1);
+}
+
+/// Environment variable telling a re-executed test binary to act as a crashing child.
+pub const CHILD: &str = "INLET_CONFORMANCE_CHILD";
+
+/// In the child: commits one transaction of rows 1 and 2 with state 7. Run with
+/// `INLET_FAILPOINT=write.before_commit`, the process dies inside the commit.
+pub fn crash_child(destination: &mut dyn Destination) {
+    let tables = [item()];
+    commit(
+        destination,
+        &tables,
+        vec![Segment::Upserts { table: 0, rows: vec![row(1, "a", 0), row(2, "b", 0)] }],
+        &saved(7),
+    );
+}
+
+/// In the parent, after the child was killed at `write.before_commit`: nothing of its
+/// transaction is visible, and the destination opens and works.
+pub fn after_a_crash_before_commit(h: &mut dyn Harness) {
+    let mut d = h.open();
+    assert_eq!(d.saved_state().expect("readable after a crash"), None, "no state from the crashed commit");
+    drop(d);
+    assert!(h.rows("item").is_empty(), "no row from the crashed commit");
+    creates_tables_and_saves_state(h);
+}
+
+/// Runs this test binary again as a child that crashes at `failpoint`, for the test named
+/// `child_test`; returns whether it died as planned.
+pub fn crash_in_child(child_test: &str, failpoint: &str, location: &Path) -> bool {
+    let status = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--exact", child_test, "--nocapture", "--test-threads=1"])
+        .env(CHILD, location)
+        .env("INLET_FAILPOINT", failpoint)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("the child runs");
+    !status.success()
+}
+
+/// Every check that needs only a [`Harness`], in order.
+pub fn all(mut fresh: impl FnMut() -> Box<dyn Harness>) {
+    type Check = fn(&mut dyn Harness);
+    let checks: [(&str, Check); 11] = [
+        ("creates_tables_and_saves_state", creates_tables_and_saves_state),
+        ("rewriting_a_batch_is_idempotent", rewriting_a_batch_is_idempotent),
+        ("duplicates_in_a_batch_keep_the_newest", duplicates_in_a_batch_keep_the_newest),
+        ("rows_never_move_backwards", rows_never_move_backwards),
+        ("soft_deletes", soft_deletes),
+        ("truncate_deletes_earlier_rows", truncate_deletes_earlier_rows),
+        ("patches_change_only_their_columns", patches_change_only_their_columns),
+        ("schema_grows", schema_grows),
+        ("types_round_trip", types_round_trip),
+        ("a_failed_commit_changes_nothing", a_failed_commit_changes_nothing),
+        ("clearing_the_state_keeps_the_data", clearing_the_state_keeps_the_data),
+    ];
+    for (name, check) in checks {
+        eprintln!("conformance: {name}");
+        check(fresh().as_mut());
+    }
+}

@@ -1,0 +1,108 @@
+//! Where a sync writes: a DuckDB file by default, or PostgreSQL, and the schema within.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use inlet_duckdb::DuckDbDestination;
+use inlet_engine::{Destination, DestinationError, DestinationErrorKind};
+use inlet_sdk::Configuration;
+
+use super::Failure;
+
+/// Keys of `configuration.json` that choose the destination; they are not the connector's.
+const DESTINATION_KEYS: [&str; 2] = ["destination", "destination_schema"];
+
+/// The destination arguments shared by every command that touches the warehouse.
+#[derive(Args, Clone, Debug)]
+pub struct Target {
+    /// The DuckDB file to write to (the default destination).
+    #[arg(long, value_name = "PATH", default_value = "files/warehouse.db", global = true)]
+    warehouse: PathBuf,
+    /// Write to PostgreSQL instead, e.g. postgres://user@127.0.0.1:5432/test. Also settable
+    /// as `destination` in the configuration; the password is never printed.
+    #[arg(long, value_name = "URL", global = true)]
+    destination: Option<String>,
+    /// The schema holding the tables and the saved state (DuckDB: main; PostgreSQL: public).
+    /// Also settable as `destination_schema` in the configuration. One connector per schema.
+    #[arg(long, value_name = "NAME", global = true)]
+    schema: Option<String>,
+}
+
+/// A resolved destination choice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// A DuckDB file and schema.
+    DuckDb { path: PathBuf, schema: String },
+    /// A PostgreSQL server and schema.
+    Postgres { url: String, schema: String },
+}
+
+impl Choice {
+    /// Where the data goes, for people (passwords hidden).
+    pub fn describe(&self) -> String {
+        match self {
+            Choice::DuckDb { path, schema } => format!("DuckDB {}, schema {schema}", path.display()),
+            Choice::Postgres { url, schema } => format!("PostgreSQL {}, schema {schema}", inlet_postgres::redact(url)),
+        }
+    }
+
+    /// Opens it for writing; `Busy` when another sync holds it.
+    pub fn open(&self) -> Result<Box<dyn Destination>, Failure> {
+        match self {
+            Choice::DuckDb { path, schema } => {
+                Ok(Box::new(DuckDbDestination::open(path, schema).map_err(Failure::destination)?))
+            }
+            Choice::Postgres { url, schema } => {
+                Ok(Box::new(inlet_postgres::PostgresDestination::open(url, schema).map_err(Failure::destination)?))
+            }
+        }
+    }
+}
+
+impl Target {
+    /// Takes the destination keys out of `configuration` and decides where to write: flags
+    /// win over the configuration, which wins over the defaults.
+    pub fn resolve(&self, configuration: &mut Configuration) -> Result<Choice, Failure> {
+        let mut values = configuration.values().clone();
+        let mut taken = |key: &str| -> Result<Option<String>, Failure> {
+            match values.remove(key) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(serde_json::Value::String(s)) => Ok(Some(s)),
+                Some(other) => {
+                    Err(Failure::usage(anyhow::anyhow!("configuration key `{key}`: expected a string, got {other}")))
+                }
+            }
+        };
+        let configured_url = taken(DESTINATION_KEYS[0])?;
+        let configured_schema = taken(DESTINATION_KEYS[1])?;
+        *configuration = Configuration::from_map(values);
+        let url = self.destination.clone().or(configured_url);
+        let schema = self.schema.clone().or(configured_schema);
+        if let Some(schema) = &schema
+            && (schema.trim().is_empty() || schema.len() > 63)
+        {
+            return Err(Failure::usage(anyhow::anyhow!("the schema name {schema:?} must have 1 to 63 characters")));
+        }
+        match url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Choice::Postgres { url, schema: schema.unwrap_or_else(|| "public".into()) })
+            }
+            Some(other) => Err(Failure::usage(anyhow::anyhow!(
+                "destination {:?} is not a postgres:// URL; for DuckDB use --warehouse PATH",
+                inlet_postgres::redact(&other)
+            ))),
+            None => {
+                Ok(Choice::DuckDb { path: self.warehouse.clone(), schema: schema.unwrap_or_else(|| "main".into()) })
+            }
+        }
+    }
+}
+
+impl Failure {
+    /// A destination failure: exit code 4 when another sync holds it, 3 otherwise.
+    pub fn destination(error: DestinationError) -> Failure {
+        let exit =
+            if error.kind() == DestinationErrorKind::Busy { super::Exit::Busy } else { super::Exit::Destination };
+        Failure::new(exit, anyhow::Error::new(error))
+    }
+}
