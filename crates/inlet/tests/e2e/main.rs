@@ -1,0 +1,11 @@
+//! End-to-end tests: the real `inlet` binary, the real playground over HTTP, real DuckDB files
+//! and the real PostgreSQL server.
+//!
+//! - `strategies`: each strategy's first sync, quiet sync and changes, on both destinations.
+//! - `failures`: errors end with their exit code and leave the warehouse exactly as it was.
+//! - `crashes`: SIGKILL at random instants and at each failpoint, then a sync to the truth.
+
+mod crashes;
+mod failures;
+mod strategies;
+mod support;
