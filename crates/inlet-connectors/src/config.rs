@@ -87,7 +87,7 @@ struct Raw {
     #[serde(default)]
     historical_limit: Option<String>,
     #[serde(default)]
-    tie_count_url: Option<String>,
+    offset_url: Option<String>,
     #[serde(default)]
     auth: Option<AuthKind>,
     #[serde(default)]
@@ -135,8 +135,9 @@ pub struct Settings {
     pub window: Duration,
     /// `priority_first`: how far back history goes (seconds since the epoch).
     pub historical_limit: i64,
-    /// `keyset`: where to count a tie group too large for a page.
-    pub tie_count_url: Option<reqwest::Url>,
+    /// `keyset`, `priority_first`: the offset endpoint that reads a tie group too large for a
+    /// keyset page (an empty `offset_url` turns it off).
+    pub offset_url: Option<reqwest::Url>,
     /// How requests authenticate.
     pub auth: Auth,
     /// How requests are retried.
@@ -212,8 +213,9 @@ impl Settings {
             Some(text) => parse_instant("historical_limit", text)?,
             None => 0,
         };
-        let tie_count_url = match raw.tie_count_url.as_deref() {
-            Some(text) => Some(parse_url("tie_count_url", text)?),
+        let offset_url = match raw.offset_url.as_deref() {
+            Some("") => None,
+            Some(text) => Some(parse_url("offset_url", text)?),
             // The playground and the reference serve an offset endpoint beside the keyset one.
             None if base_url.path().ends_with("/pagination/keyset") => {
                 let mut url = base_url.clone();
@@ -222,7 +224,6 @@ impl Settings {
             }
             None => None,
         };
-
         let auth = auth(&raw, &base_url)?;
         let attempts = raw.max_attempts.unwrap_or(5);
         if attempts == 0 {
@@ -254,7 +255,7 @@ impl Settings {
             buffer,
             window,
             historical_limit,
-            tie_count_url,
+            offset_url,
             auth,
             retry,
             concurrency,
@@ -325,7 +326,7 @@ mod tests {
         let (a, b) = (settings(numbers).unwrap(), settings(strings).unwrap());
         assert_eq!((a.page_size, a.step_size, a.max_id, a.buffer), (b.page_size, b.step_size, b.max_id, b.buffer));
         assert_eq!(a.buffer, Duration::from_secs(7200));
-        assert_eq!(a.tie_count_url.unwrap().as_str(), "http://127.0.0.1:5001/pagination/offset");
+        assert_eq!(a.offset_url.unwrap().as_str(), "http://127.0.0.1:5001/pagination/offset");
     }
 
     #[test]

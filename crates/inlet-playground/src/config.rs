@@ -39,7 +39,8 @@ pub struct PlaygroundConfig {
     pub changes_per_request: Option<crate::live::ChangeBatch>,
     /// What a delete does: the row vanishes, or stays as a tombstone with `deletedAt`.
     pub delete_mode: DeleteMode,
-    /// Seconds after a change (or an initial `updatedAt`) before reads can see it.
+    /// Largest delay, in seconds, before reads see a change (each change draws its own delay
+    /// from 0 to this; initial users newer than this are hidden until then).
     pub replica_lag_seconds: u32,
     /// Injected failures on the user endpoints.
     pub faults: FaultsConfig,

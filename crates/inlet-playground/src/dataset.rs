@@ -53,9 +53,19 @@ struct TailEntry {
 /// A change to apply, already resolved to a row and an instant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Change {
-    Update { index: u32, at: UnixSeconds },
-    Insert { at: UnixSeconds },
-    Delete { index: u32, at: UnixSeconds },
+    Update {
+        index: u32,
+        at: UnixSeconds,
+    },
+    /// `index` is the new row's, assigned by the primary (a replica may apply late).
+    Insert {
+        index: u32,
+        at: UnixSeconds,
+    },
+    Delete {
+        index: u32,
+        at: UnixSeconds,
+    },
 }
 
 /// Everything that changed since the start. Cloned on write while readers hold a snapshot.
@@ -155,8 +165,8 @@ impl Dataset {
 
     pub(crate) fn apply(&mut self, change: Change) {
         match change {
-            Change::Insert { at } => {
-                let index = self.index_count();
+            Change::Insert { index, at } => {
+                debug_assert_eq!(index, self.index_count(), "inserts arrive in order");
                 self.overlay.added += 1;
                 let row = Row { index, revision: 0, created_at: at, updated_at: at, deleted_at: None };
                 self.push_tail(row);
@@ -191,10 +201,22 @@ impl Dataset {
         self.push_tail(row);
     }
 
+    /// Places the row in the tail by `updatedAt`: at the end, except on a lagging replica,
+    /// where a change can become visible after later ones.
     fn push_tail(&mut self, row: Row) {
-        let position = self.overlay.tail.len() as u32;
-        self.overlay.tail.push(TailEntry { index: row.index, updated_at: row.updated_at, live: true });
-        self.overlay.changed.insert(row.index, Changed { row, tail: Some(position) });
+        let tail = &mut self.overlay.tail;
+        let position = tail.partition_point(|e| e.updated_at <= row.updated_at);
+        tail.insert(position, TailEntry { index: row.index, updated_at: row.updated_at, live: true });
+        if position + 1 < tail.len() {
+            for changed in self.overlay.changed.values_mut() {
+                if let Some(p) = changed.tail.as_mut()
+                    && *p as usize >= position
+                {
+                    *p += 1;
+                }
+            }
+        }
+        self.overlay.changed.insert(row.index, Changed { row, tail: Some(position as u32) });
     }
 
     fn leave_base_run(&mut self, index: u32) {
@@ -387,11 +409,11 @@ mod tests {
         for (k, change) in [
             Change::Update { index: 3, at: t },
             Change::Update { index: 40, at: t },
-            Change::Insert { at: t + 1 },
+            Change::Insert { index: 60, at: t + 1 },
             Change::Delete { index: 10, at: t + 1 },
             Change::Update { index: 3, at: t + 2 },
             Change::Delete { index: 60, at: t + 2 },
-            Change::Insert { at: t + 3 },
+            Change::Insert { index: 61, at: t + 3 },
             Change::Update { index: 0, at: t + 3 },
             Change::Update { index: 59, at: t + 4 },
         ]
@@ -418,7 +440,7 @@ mod tests {
                 let index = draws.below(u64::from(d.index_count())) as u32;
                 let change = match draws.below(10) {
                     0..=5 if d.is_live(index) => Change::Update { index, at },
-                    6..=7 => Change::Insert { at },
+                    6..=7 => Change::Insert { index: d.index_count(), at },
                     _ if d.is_live(index) => Change::Delete { index, at },
                     _ => continue,
                 };

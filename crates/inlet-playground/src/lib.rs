@@ -45,4 +45,4 @@ pub use server::{
     write_initial_truth,
 };
 pub use timefmt::{UnixSeconds, format_string as format_timestamp, parse_python as parse_timestamp};
-pub use truth::{Truth, TruthRow};
+pub use truth::{Comparison, Stored, Truth, TruthRow};

@@ -1,11 +1,15 @@
 //! The dataset over time: the playground's clock, the changes it makes while serving, and the
 //! replica that readers see, lagging the primary by the configured delay.
 //!
+//! With a replica lag `L`, each change becomes visible on the replica after its own seeded
+//! delay between 0 and `L` seconds, so rows appear out of `updatedAt` order, as on a real
+//! lagging replica; changes to one row, and inserts, still appear in order.
+//!
 //! Changes are applied lazily, when a request or a test looks: change `k` (from 1) of the
 //! schedule is due at `now + k / rate` and is drawn from `(seed, k)`, so the dataset at clock time `t`
 //! depends only on the seed and `t`, not on when requests happened to arrive.
 
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -76,8 +80,13 @@ struct State {
     primary: Arc<Dataset>,
     /// The replica's view when it lags; `None` when it is the primary.
     replica: Option<Arc<Dataset>>,
-    /// Applied to the primary, not yet to the replica, in time order.
-    in_flight: VecDeque<Change>,
+    /// Applied to the primary, not yet to the replica: (visible from, order made, change).
+    in_flight: Vec<(UnixSeconds, u64, Change)>,
+    /// When each row's latest change becomes visible, so that a row's changes keep their order.
+    visible_from: HashMap<u32, UnixSeconds>,
+    /// When the latest insert becomes visible, so that inserts keep their order.
+    last_insert_visible: UnixSeconds,
+    made: u64,
     scheduled: u64,
     manual: u64,
 }
@@ -105,7 +114,16 @@ impl Live {
             clock,
             schedule,
             lag: i64::from(lag_seconds),
-            state: Mutex::new(State { primary, replica, in_flight: VecDeque::new(), scheduled: 0, manual: 0 }),
+            state: Mutex::new(State {
+                primary,
+                replica,
+                in_flight: Vec::new(),
+                visible_from: HashMap::new(),
+                last_insert_visible: UnixSeconds::MIN,
+                made: 0,
+                scheduled: 0,
+                manual: 0,
+            }),
         }
     }
 
@@ -141,10 +159,7 @@ impl Live {
                 state.manual += 1;
                 let mut draws = Draws::new(state.primary.layout.seed, Domain::ManualChanges, key);
                 let Some(change) = resolve(&state.primary, kind, now, &mut draws) else { continue };
-                let index = match change {
-                    Change::Insert { .. } => state.primary.index_count(),
-                    Change::Update { index, .. } | Change::Delete { index, .. } => index,
-                };
+                let index = change.index();
                 match kind {
                     Kind::Update => touched.updated.push(index),
                     Kind::Insert => touched.inserted.push(index),
@@ -184,17 +199,32 @@ impl Live {
 
     fn record(&self, state: &mut State, change: Change) {
         Arc::make_mut(&mut state.primary).apply(change);
-        if state.replica.is_some() {
-            state.in_flight.push_back(change);
+        if state.replica.is_none() {
+            return;
         }
+        state.made += 1;
+        let delay = Draws::new(state.primary.layout.seed, Domain::Lag, state.made).below(self.lag as u64 + 1) as i64;
+        let mut visible = change.at() + delay;
+        if let Change::Insert { .. } = change {
+            visible = visible.max(state.last_insert_visible);
+            state.last_insert_visible = visible;
+        }
+        let row = state.visible_from.entry(change.index()).or_insert(visible);
+        visible = visible.max(*row);
+        *row = visible;
+        state.in_flight.push((visible, state.made, change));
     }
 
     fn release(&self, state: &mut State, now: UnixSeconds) {
         let State { replica, in_flight, .. } = state;
-        if let Some(replica) = replica {
-            while in_flight.front().is_some_and(|c| c.at() <= now - self.lag) {
-                let change = in_flight.pop_front().expect("checked non-empty");
-                Arc::make_mut(replica).apply(change);
+        let Some(replica) = replica else { return };
+        let (mut due, waiting): (Vec<_>, Vec<_>) = in_flight.drain(..).partition(|(visible, ..)| *visible <= now);
+        *in_flight = waiting;
+        due.sort_by_key(|(visible, made, _)| (*visible, *made));
+        if !due.is_empty() {
+            let replica = Arc::make_mut(replica);
+            for (_, _, change) in due {
+                replica.apply(change);
             }
         }
     }
@@ -203,7 +233,13 @@ impl Live {
 impl Change {
     fn at(&self) -> UnixSeconds {
         match *self {
-            Change::Update { at, .. } | Change::Insert { at } | Change::Delete { at, .. } => at,
+            Change::Update { at, .. } | Change::Insert { at, .. } | Change::Delete { at, .. } => at,
+        }
+    }
+
+    fn index(&self) -> u32 {
+        match *self {
+            Change::Update { index, .. } | Change::Insert { index, .. } | Change::Delete { index, .. } => index,
         }
     }
 }
@@ -231,7 +267,7 @@ impl Kind {
 /// Picks the row a change applies to: a uniformly drawn live row, or `None` if none is live.
 fn resolve(dataset: &Dataset, kind: Kind, at: UnixSeconds, draws: &mut Draws) -> Option<Change> {
     if kind == Kind::Insert {
-        return Some(Change::Insert { at });
+        return Some(Change::Insert { index: dataset.index_count(), at });
     }
     let n = dataset.index_count();
     if n == 0 {
@@ -286,12 +322,39 @@ mod tests {
         let touched = l.change_now(ChangeBatch { updates: 1, inserts: 1, deletes: 1 });
         let inserted = touched.inserted[0];
         assert!(l.truth().index_count() > inserted, "the primary has the insert");
-        assert_eq!(l.view().dataset.index_count(), 20, "the replica does not yet");
-        l.clock.advance(Duration::from_secs(6));
+        l.clock.advance(Duration::from_secs(5));
         let view = l.view();
-        assert_eq!(view.dataset.index_count(), 21);
+        assert_eq!(view.dataset.index_count(), 21, "every change is visible once the lag has passed");
         assert!(view.dataset.is_vanished(touched.deleted[0]));
         assert_eq!(view.base_end, 20, "every initial user is visible by now");
+    }
+
+    #[test]
+    fn lagged_changes_appear_out_of_order_but_in_order_per_row() {
+        let l = live(50, None, 60);
+        let mut made = Vec::new();
+        for second in 0..40 {
+            l.clock.advance(Duration::from_secs(1));
+            made.extend(
+                l.change_now(ChangeBatch { updates: 1, ..Default::default() }).updated.into_iter().map(|i| (i, second)),
+            );
+        }
+        let mut seen_order = Vec::new();
+        for _ in 0..120 {
+            l.clock.advance(Duration::from_secs(1));
+            let view = l.view();
+            for &(index, _) in &made {
+                if view.dataset.row(index).revision > 0 && !seen_order.contains(&index) {
+                    seen_order.push(index);
+                }
+            }
+        }
+        let truth = l.truth();
+        let replica = l.view().dataset;
+        let rows = |d: &Dataset| (0..50).map(|i| d.row(i)).collect::<Vec<_>>();
+        assert_eq!(rows(&replica), rows(&truth), "after the lag the replica equals the primary");
+        let stamps: Vec<i64> = seen_order.iter().map(|&i| truth.row(i).updated_at).collect();
+        assert!(stamps.windows(2).any(|w| w[0] > w[1]), "some rows became visible after newer ones");
     }
 
     #[test]

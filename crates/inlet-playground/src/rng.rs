@@ -24,6 +24,7 @@ pub(crate) enum Domain {
     ManualChanges = 7,
     Faults = 8,
     Credentials = 9,
+    Lag = 10,
 }
 
 /// A short deterministic sequence of draws for one `(seed, domain, key)`.

@@ -5,10 +5,13 @@
 //! that holds more than one instant ends the request chain, and the next request starts again
 //! inclusively at the page's last instant (`updated_since`), so a tie group cut by a page end
 //! is read whole, at the price of reading its first part twice (upserts make that harmless).
-//! Only a page made of a single instant cannot be followed that way: restarting would return
-//! the same page for ever. Then the scroll token is followed, the rows of that instant beyond
-//! the page are lost through any keyset API, and the loss is reported with its size, counted
-//! on the offset endpoint (`tie_count_url`) when there is one.
+//!
+//! A page made of a single instant cannot be followed that way: restarting would return the
+//! same page for ever, and the scroll skips the rest of the group. The rest is then read through
+//! the offset endpoint beside the keyset one (`offset_url`; the reference API and the playground
+//! have one), page by page with a one-row overlap that detects rows moving mid-read, and the
+//! walk goes on with the scroll token. Without an offset endpoint, the rows beyond the page are
+//! lost and the loss is reported.
 //!
 //! State: `{"last_updated_at": "<instant>"}`, the seed's key and format: every row updated
 //! before that instant is synced; rows at that instant are read again next time.
@@ -19,6 +22,9 @@ use serde::{Deserialize, Serialize};
 use super::{Answer, Body, Emit, Endpoint, Request, Strategy, emit_row, format_instant, parse_cursor};
 use crate::user::Row;
 
+/// Re-reads of one tie group in a row before giving up: it changes faster than it can be read.
+const MAX_GROUP_RESTARTS: u32 = 20;
+
 /// A tie-safe walk over `[from, until)` of a keyset endpoint; shared with priority-first.
 #[derive(Debug)]
 pub(crate) struct KeysetWalk {
@@ -26,12 +32,11 @@ pub(crate) struct KeysetWalk {
     /// Every row updated before this instant has been read.
     cursor: i64,
     until: Option<i64>,
-    count_ties: bool,
-    counting: Option<TieCount>,
+    /// Page size on the offset endpoint, when there is one to read large tie groups.
+    group_page: Option<u32>,
+    group: Option<TieGroup>,
     /// Rows with `updatedAt` in the walk's range seen by this walk.
     pub rows_seen: u64,
-    /// Rows a tie group too large for a page kept from being read.
-    pub rows_at_risk: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -40,26 +45,24 @@ enum Next {
     Scroll(String),
 }
 
-/// Counting a tie group at instant `at` on the offset endpoint: rows since `at`, then rows
-/// since `at + 1`; the difference is the group.
+/// Reading the rest of a tie group at `at` through the offset endpoint.
 #[derive(Clone, Debug, PartialEq)]
-struct TieCount {
+struct TieGroup {
     at: i64,
-    seen: u64,
-    at_or_after: Option<u64>,
+    /// Rows of the group read so far, in the endpoint's order.
+    read: u64,
+    /// The id the next page must start with (the overlap row).
+    expected_first: Option<String>,
+    restarts: u32,
+    /// Rows read beyond the keyset page.
+    recovered: u64,
+    /// Where the keyset walk resumes once the group is read.
+    resume: String,
 }
 
 impl KeysetWalk {
-    pub(crate) fn new(from: i64, until: Option<i64>, count_ties: bool) -> Self {
-        KeysetWalk {
-            next: Some(Next::Since(from)),
-            cursor: from,
-            until,
-            count_ties,
-            counting: None,
-            rows_seen: 0,
-            rows_at_risk: 0,
-        }
+    pub(crate) fn new(from: i64, until: Option<i64>, group_page: Option<u32>) -> Self {
+        KeysetWalk { next: Some(Next::Since(from)), cursor: from, until, group_page, group: None, rows_seen: 0 }
     }
 
     /// Every row updated before this instant has been read (the inclusive restart point).
@@ -68,10 +71,15 @@ impl KeysetWalk {
     }
 
     pub(crate) fn next_request(&self) -> Option<Request> {
-        if let Some(count) = &self.counting {
-            let since = if count.at_or_after.is_none() { count.at } else { count.at + 1 };
-            let params = vec![("updated_since", format_instant(since)), ("limit", "1".into())];
-            return Some(Request { endpoint: Endpoint::TieCount, params, body: Body::Offset });
+        if let Some(group) = &self.group {
+            let params = vec![
+                ("order_by", "updatedAt".to_owned()),
+                ("order_type", "asc".to_owned()),
+                ("updated_since", format_instant(group.at)),
+                ("limit", self.group_page.unwrap_or(50).to_string()),
+                ("offset", group.read.saturating_sub(1).to_string()),
+            ];
+            return Some(Request { endpoint: Endpoint::TieGroup, params, body: Body::Offset });
         }
         match self.next.as_ref()? {
             Next::Since(t) => Some(Request {
@@ -89,32 +97,40 @@ impl KeysetWalk {
 
     /// Whether the walk has more requests to make.
     pub(crate) fn is_done(&self) -> bool {
-        self.next.is_none() && self.counting.is_none()
+        self.next.is_none() && self.group.is_none()
     }
 
     pub(crate) fn on_answer(&mut self, answer: Answer, out: &mut Vec<Emit>) -> Result<(), Error> {
         match answer {
-            Answer::Offset { total, .. } => self.on_count(total, out),
-            Answer::Keyset { rows, scroll_param } => self.on_page(rows, scroll_param, out),
-            Answer::Rows { .. } => return Err(Error::source("a keyset request got a body without `scroll_param`")),
+            Answer::Offset { rows, total } => self.on_group_page(rows, total, out),
+            Answer::Keyset { rows, scroll_param } => {
+                self.on_page(rows, scroll_param, out);
+                Ok(())
+            }
+            Answer::Rows { .. } => Err(Error::source("a keyset request got a body without `scroll_param`")),
         }
-        Ok(())
+    }
+
+    fn emit(&mut self, row: Row, out: &mut Vec<Emit>) {
+        if self.until.is_none_or(|u| row.updated_at < u) {
+            self.rows_seen += 1;
+            emit_row(row, out);
+        }
     }
 
     fn on_page(&mut self, rows: Vec<Row>, scroll_param: Option<String>, out: &mut Vec<Emit>) {
-        let (Some(first), Some(last)) = (rows.first().map(|r| r.updated_at), rows.last().map(|r| r.updated_at)) else {
+        let (Some(first), Some(last)) =
+            (rows.first().map(|r| r.updated_at), rows.last().map(|r| (r.updated_at, r.id.clone())))
+        else {
             self.next = None;
             return;
         };
         let len = rows.len() as u64;
         let beyond = rows.iter().any(|r| self.until.is_some_and(|u| r.updated_at >= u));
         for row in rows {
-            if self.until.is_none_or(|u| row.updated_at < u) {
-                self.rows_seen += 1;
-                emit_row(row, out);
-            }
+            self.emit(row, out);
         }
-        self.cursor = self.cursor.max(last);
+        self.cursor = self.cursor.max(last.0);
         if beyond {
             // The rest belongs to a later range.
             self.cursor = self.until.expect("beyond implies a bound");
@@ -125,37 +141,82 @@ impl KeysetWalk {
             self.next = None;
             return;
         };
-        if first < last {
+        if first < last.0 {
             // Restart inclusively at the last instant, so that its tie group is read whole.
-            self.next = Some(Next::Since(last));
+            self.next = Some(Next::Since(last.0));
             return;
         }
-        // A whole page of one instant: only the strict scroll moves on; report the loss.
-        self.next = Some(Next::Scroll(token));
-        if self.count_ties {
-            self.counting = Some(TieCount { at: last, seen: len, at_or_after: None });
+        // A whole page of one instant: the scroll would skip the rest of the group.
+        self.next = Some(Next::Scroll(token.clone()));
+        if self.group_page.is_some() {
+            self.group = Some(TieGroup {
+                at: last.0,
+                read: len,
+                expected_first: Some(last.1),
+                restarts: 0,
+                recovered: 0,
+                resume: token,
+            });
         } else {
             out.push(Emit::Warning(format!(
-                "keyset: at least {len} rows share updatedAt {}, a whole page; the API's scroll skips those beyond the page (how many is unknown: set `tie_count_url` to count them)",
-                format_instant(last)
+                "keyset: at least {len} rows share updatedAt {}, a whole page; the API's scroll skips those beyond the page, and without an offset endpoint (`offset_url`) they cannot be read or counted: rows at risk",
+                format_instant(last.0)
             )));
         }
     }
 
-    fn on_count(&mut self, total: u64, out: &mut Vec<Emit>) {
-        let Some(count) = self.counting.as_mut() else { return };
-        let Some(at_or_after) = count.at_or_after else {
-            count.at_or_after = Some(total);
-            return;
+    fn on_group_page(&mut self, rows: Vec<Row>, total: u64, out: &mut Vec<Emit>) -> Result<(), Error> {
+        let Some(mut group) = self.group.take() else {
+            return Err(Error::source("an offset page arrived while no tie group was being read"));
         };
-        let group = at_or_after.saturating_sub(total);
-        let lost = group.saturating_sub(count.seen);
-        self.rows_at_risk += lost;
-        out.push(Emit::Warning(format!(
-            "keyset: {group} rows share updatedAt {}, more than a page; the API's scroll skips those beyond the page: {lost} rows at risk (not synced). Use the offset or timestamp strategy for this source.",
-            format_instant(count.at)
-        )));
-        self.counting = None;
+        let offset = group.read.saturating_sub(1);
+        let overlap = group.expected_first.as_ref().map(|expected| rows.first().map(|r| &r.id) == Some(expected));
+        if overlap == Some(false) {
+            // Rows of the group moved (updated away): read it again from its first row.
+            group.restarts += 1;
+            if group.restarts > MAX_GROUP_RESTARTS {
+                return Err(Error::source(format!(
+                    "keyset: the rows updated at {} keep changing while they are read ({MAX_GROUP_RESTARTS} re-reads in a row); try again later",
+                    format_instant(group.at)
+                )));
+            }
+            group.read = 0;
+            group.expected_first = None;
+            self.group = Some(group);
+            return Ok(());
+        }
+        let received = rows.len() as u64;
+        let skip = usize::from(overlap == Some(true));
+        let mut finished = offset + received >= total;
+        let mut last_id = None;
+        for row in rows.into_iter().skip(skip) {
+            if row.updated_at != group.at {
+                finished = true;
+                break;
+            }
+            group.read += 1;
+            group.recovered += 1;
+            last_id = Some(row.id.clone());
+            self.emit(row, out);
+        }
+        if received <= skip as u64 && !finished {
+            return Err(Error::source(
+                "keyset: the offset endpoint returned no new row of a tie group although `total` says more remain",
+            ));
+        }
+        if finished {
+            out.push(Emit::Warning(format!(
+                "keyset: {} rows share updatedAt {}, more than a page; the {} beyond the keyset page were read through the offset endpoint",
+                group.read,
+                format_instant(group.at),
+                group.recovered
+            )));
+            self.next = Some(Next::Scroll(group.resume));
+        } else {
+            group.expected_first = last_id.or(group.expected_first);
+            self.group = Some(group);
+        }
+        Ok(())
     }
 }
 
@@ -173,20 +234,15 @@ struct KeysetState {
 }
 
 impl Keyset {
-    /// Resumes from `state`; `count_ties` when a count endpoint is configured.
-    pub fn new(state: &State, count_ties: bool) -> Result<Self, Error> {
+    /// Resumes from `state`; `group_page` is the page size on the offset endpoint, if any.
+    pub fn new(state: &State, group_page: Option<u32>) -> Result<Self, Error> {
         let saved: KeysetState = state.parse()?;
         let from = match saved.last_updated_at.as_deref() {
             Some(text) => parse_cursor("last_updated_at", text)?,
             None => 0,
         };
         let last_checkpoint = saved.last_updated_at.is_some().then_some(from);
-        Ok(Keyset { walk: KeysetWalk::new(from, None, count_ties), last_checkpoint })
-    }
-
-    /// Rows lost to tie groups larger than a page during this sync.
-    pub fn rows_at_risk(&self) -> u64 {
-        self.walk.rows_at_risk
+        Ok(Keyset { walk: KeysetWalk::new(from, None, group_page), last_checkpoint })
     }
 }
 

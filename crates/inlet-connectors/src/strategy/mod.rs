@@ -20,7 +20,7 @@ pub use self::step_size::StepSize;
 pub use self::timestamp::Timestamp;
 use crate::config::{Settings, StrategyName};
 use crate::page::{self, KeysetPage, OffsetPage, RecordStream};
-use crate::source::{ChunkConsumer, Source, StreamError};
+use crate::source::{BodyError, ChunkConsumer, Source, StreamError};
 use crate::user::{self, Row};
 
 /// Which endpoint a request goes to.
@@ -28,8 +28,8 @@ use crate::user::{self, Row};
 pub enum Endpoint {
     /// The strategy's `base_url`.
     Data,
-    /// The offset endpoint used to count a tie group (`tie_count_url`).
-    TieCount,
+    /// The offset endpoint that reads a tie group larger than a keyset page (`offset_url`).
+    TieGroup,
 }
 
 /// How the answer is shaped.
@@ -102,13 +102,24 @@ pub trait Strategy: Send {
 
     /// Reads (part of) the answer to the last request.
     fn on_answer(&mut self, answer: Answer, out: &mut Vec<Emit>) -> Result<(), Error>;
+
+    /// Up to `n` requests this strategy expects to send after the one `next_request` just
+    /// returned, if the answers come as expected, so they can be fetched while it works. Only
+    /// a guess: answers still reach `on_answer` in the strategy's own order, and a guess it
+    /// does not ask for is thrown away. A strategy whose next request depends on the answer
+    /// to the last one guesses nothing.
+    fn lookahead(&self, _n: usize) -> Vec<Request> {
+        Vec::new()
+    }
 }
 
 /// Builds the strategy of `settings` from the saved `state`.
 pub fn build(settings: &Settings, state: &State) -> Result<Box<dyn Strategy>, Error> {
     let now = jiff::Timestamp::now().as_second();
     Ok(match settings.strategy {
-        StrategyName::Keyset => Box::new(Keyset::new(state, settings.tie_count_url.is_some())?),
+        StrategyName::Keyset => {
+            Box::new(Keyset::new(state, settings.offset_url.is_some().then_some(settings.page_size))?)
+        }
         StrategyName::Offset => Box::new(Offset::new(state, settings.page_size)?),
         StrategyName::Timestamp => Box::new(Timestamp::new(state)?),
         StrategyName::Replay => Box::new(Replay::new(state, settings.buffer)?),
@@ -140,7 +151,8 @@ pub(crate) fn parse_cursor(key: &str, text: &str) -> Result<i64, Error> {
 }
 
 /// Runs `strategy` to its end: sends its requests through `source`, checks every record
-/// against `table`, and emits what it asks on `operations`.
+/// against `table`, and emits what it asks on `operations`. With `settings.concurrency` above
+/// one, the requests the strategy expects next are fetched ahead (see [`Strategy::lookahead`]).
 pub async fn drive(
     strategy: &mut dyn Strategy,
     source: &Source,
@@ -148,51 +160,99 @@ pub async fn drive(
     table: &Table,
     operations: &mut Operations,
 ) -> Result<(), Error> {
+    let ahead_limit = settings.concurrency.saturating_sub(1) as usize;
+    let mut ahead: Vec<Prefetch> = Vec::new();
     let mut out = Vec::new();
     while let Some(request) = strategy.next_request() {
-        let url = url_for(&request, settings)?;
-        match request.body {
-            Body::Keyset => {
-                let answer = source
-                    .get(url.as_str(), |body| {
-                        let page: KeysetPage = page::parse(body)?;
-                        Ok(Answer::Keyset { rows: user::check_all(table, page.data)?, scroll_param: page.scroll_param })
-                    })
-                    .await?;
-                strategy.on_answer(answer, &mut out)?;
+        let guesses = if ahead_limit > 0 { strategy.lookahead(ahead_limit) } else { Vec::new() };
+        let answered = ahead.iter().position(|p| p.request == request).map(|at| ahead.swap_remove(at));
+        ahead.retain(|p| guesses.contains(&p.request));
+        for guess in guesses {
+            if ahead.len() < ahead_limit && !ahead.iter().any(|p| p.request == guess) {
+                ahead.push(Prefetch::start(guess, source, settings, table)?);
             }
-            Body::Offset => {
-                let answer = source
-                    .get(url.as_str(), |body| {
-                        let page: OffsetPage = page::parse(body)?;
-                        Ok(Answer::Offset { rows: user::check_all(table, page.data)?, total: page.total })
-                    })
-                    .await?;
-                strategy.on_answer(answer, &mut out)?;
-            }
-            Body::Stream => {
-                let mut consumer = Streaming {
-                    strategy: &mut *strategy,
-                    table,
-                    operations: &mut *operations,
-                    parser: RecordStream::default(),
-                    out: Vec::new(),
-                };
-                source.stream(url.as_str(), &mut consumer).await?;
-            }
+        }
+        match answered {
+            Some(prefetch) => strategy.on_answer(prefetch.answer().await?, &mut out)?,
+            None => fetch(&request, strategy, source, settings, table, operations, &mut out).await?,
         }
         emit(&mut out, operations).await?;
     }
     Ok(())
 }
 
+/// Sends `request` now and hands its answer to `strategy`; a streamed body goes to it part
+/// by part, so that a response of any size costs a part of memory.
+async fn fetch(
+    request: &Request,
+    strategy: &mut dyn Strategy,
+    source: &Source,
+    settings: &Settings,
+    table: &Table,
+    operations: &mut Operations,
+    out: &mut Vec<Emit>,
+) -> Result<(), Error> {
+    let url = url_for(request, settings)?;
+    if request.body == Body::Stream {
+        let mut consumer = Streaming { strategy, table, operations, parser: RecordStream::default(), out: Vec::new() };
+        return source.stream(url.as_str(), &mut consumer).await;
+    }
+    let answer = source.get(url.as_str(), |body| parse_whole(request.body, table, body)).await?;
+    strategy.on_answer(answer, out)
+}
+
+/// Parses and checks a whole body of the given shape.
+fn parse_whole(shape: Body, table: &Table, body: &[u8]) -> Result<Answer, BodyError> {
+    Ok(match shape {
+        Body::Keyset => {
+            let page: KeysetPage = page::parse(body)?;
+            Answer::Keyset { rows: user::check_all(table, page.data)?, scroll_param: page.scroll_param }
+        }
+        Body::Offset => {
+            let page: OffsetPage = page::parse(body)?;
+            Answer::Offset { rows: user::check_all(table, page.data)?, total: page.total }
+        }
+        Body::Stream => {
+            let (mut parser, mut records) = (RecordStream::default(), Vec::new());
+            parser.feed(body, &mut records)?;
+            parser.finish()?;
+            Answer::Rows { rows: user::check_all(table, records)?, complete: true }
+        }
+    })
+}
+
+/// A request fetched ahead on its own task, parsed whole; dropping it cancels the request.
+struct Prefetch {
+    request: Request,
+    task: tokio::task::JoinHandle<Result<Answer, Error>>,
+}
+
+impl Prefetch {
+    fn start(request: Request, source: &Source, settings: &Settings, table: &Table) -> Result<Self, Error> {
+        let url = url_for(&request, settings)?;
+        let (source, table, shape) = (source.clone(), table.clone(), request.body);
+        let task = tokio::spawn(async move { source.get(url.as_str(), |body| parse_whole(shape, &table, body)).await });
+        Ok(Prefetch { request, task })
+    }
+
+    async fn answer(mut self) -> Result<Answer, Error> {
+        (&mut self.task).await.map_err(|e| Error::source(format!("a request fetched ahead failed: {e}")))?
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 fn url_for(request: &Request, settings: &Settings) -> Result<reqwest::Url, Error> {
     let base = match request.endpoint {
         Endpoint::Data => &settings.base_url,
-        Endpoint::TieCount => settings
-            .tie_count_url
+        Endpoint::TieGroup => settings
+            .offset_url
             .as_ref()
-            .ok_or_else(|| Error::configuration("configuration key `tie_count_url` is needed to count tie groups"))?,
+            .ok_or_else(|| Error::configuration("configuration key `offset_url` is needed to read tie groups"))?,
     };
     let mut url = base.clone();
     {

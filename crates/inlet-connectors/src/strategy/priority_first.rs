@@ -9,6 +9,10 @@
 //! comes back empty doubles the next window's width, so a limit far in the past costs a few
 //! requests, not one per day.
 //!
+//! With `concurrency` above one, the first page of each of the next windows is fetched ahead
+//! (guessing that the windows go on as the last one did: one `window_hours` wide while they
+//! have rows, wider and wider while empty); within a window, pages follow one another.
+//!
 //! The first sync starts both cursors at the moment it starts. Any error fails the sync (the
 //! seed logs and swallows it, so a failed sync looks successful).
 //!
@@ -58,7 +62,7 @@ pub struct PriorityFirst {
     limit: i64,
     window: i64,
     widening: i64,
-    count_ties: bool,
+    group_page: Option<u32>,
     phase: Phase,
     /// Historical windows read during this sync.
     pub windows: u64,
@@ -80,15 +84,15 @@ impl PriorityFirst {
                 parse_cursor("pfs_cursors.user.historical_limit", &c.historical_limit)?,
             )
         };
-        let count_ties = settings.tie_count_url.is_some();
+        let group_page = settings.offset_url.is_some().then_some(settings.page_size);
         Ok(PriorityFirst {
             incremental,
             historical,
             limit,
             window: settings.window.as_secs().max(1) as i64,
             widening: 1,
-            count_ties,
-            phase: Phase::Incremental(KeysetWalk::new(incremental, None, count_ties)),
+            group_page,
+            phase: Phase::Incremental(KeysetWalk::new(incremental, None, group_page)),
             windows: 0,
         })
     }
@@ -112,7 +116,7 @@ impl PriorityFirst {
             return Phase::Done;
         }
         let low = self.historical.saturating_sub(self.window.saturating_mul(self.widening)).max(self.limit);
-        Phase::History { walk: KeysetWalk::new(low, Some(self.historical), self.count_ties), low }
+        Phase::History { walk: KeysetWalk::new(low, Some(self.historical), self.group_page), low }
     }
 }
 
@@ -129,6 +133,25 @@ impl Strategy for PriorityFirst {
             // The walk ended without a request to make: move to the next phase.
             self.phase = self.next_window();
         }
+    }
+
+    fn lookahead(&self, n: usize) -> Vec<Request> {
+        // Guess that the windows go on as the last one did: wider and wider while empty, one
+        // `window_hours` wide while they have rows.
+        let empty_streak = self.widening > 1;
+        let next = |widening: i64| if empty_streak { (widening * 2).min(MAX_WIDENING) } else { 1 };
+        let (mut high, mut widening) = match &self.phase {
+            Phase::Incremental(_) => (self.historical, self.widening),
+            Phase::History { low, .. } => (*low, next(self.widening)),
+            Phase::Done => return Vec::new(),
+        };
+        let mut guesses = Vec::new();
+        while guesses.len() < n && high > self.limit {
+            let low = high.saturating_sub(self.window.saturating_mul(widening)).max(self.limit);
+            guesses.extend(KeysetWalk::new(low, Some(high), self.group_page).next_request());
+            (high, widening) = (low, next(widening));
+        }
+        guesses
     }
 
     fn on_answer(&mut self, answer: Answer, out: &mut Vec<Emit>) -> Result<(), Error> {

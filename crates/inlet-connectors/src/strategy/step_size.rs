@@ -8,7 +8,9 @@
 //! condition: a gap wider than that needs `max_id`). The saved `current_id` is the start of
 //! the last window that had rows, so the next sync reads that partly filled window again.
 //! With `full_rescan`, every sync reads all windows from `initial_id`, which also picks up
-//! updates and tombstones in old windows.
+//! updates and tombstones in old windows. Windows are known in advance, so with `concurrency`
+//! above one the next windows are fetched while the current one is read; they are still read
+//! and checkpointed in order.
 //!
 //! State: `{"current_id": <integer>}`, as the seed.
 
@@ -67,6 +69,11 @@ impl StepSize {
         let end = start.saturating_add(self.step - 1);
         self.max_id.map_or(end, |max| end.min(max))
     }
+
+    fn request(&self, start: u64) -> Request {
+        let params = vec![("start_id", start.to_string()), ("end_id", self.window_end(start).to_string())];
+        Request { endpoint: Endpoint::Data, params, body: Body::Stream }
+    }
 }
 
 impl Strategy for StepSize {
@@ -74,11 +81,23 @@ impl Strategy for StepSize {
         if self.done {
             return None;
         }
-        let start = self.next_start;
-        self.requested = Some(start);
+        self.requested = Some(self.next_start);
         self.rows_in_window = 0;
-        let params = vec![("start_id", start.to_string()), ("end_id", self.window_end(start).to_string())];
-        Some(Request { endpoint: Endpoint::Data, params, body: Body::Stream })
+        Some(self.request(self.next_start))
+    }
+
+    fn lookahead(&self, n: usize) -> Vec<Request> {
+        let mut start = self.requested.unwrap_or(self.next_start);
+        let mut guesses = Vec::new();
+        while guesses.len() < n {
+            let end = self.window_end(start);
+            if end == u64::MAX || self.max_id.is_some_and(|max| end >= max) {
+                break;
+            }
+            start = end + 1;
+            guesses.push(self.request(start));
+        }
+        guesses
     }
 
     fn on_answer(&mut self, answer: Answer, out: &mut Vec<Emit>) -> Result<(), Error> {

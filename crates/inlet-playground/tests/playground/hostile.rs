@@ -150,18 +150,43 @@ async fn tombstones_keep_deleted_users_visible_with_deleted_at() {
 }
 
 #[tokio::test]
-async fn replica_lag_hides_changes_until_the_lag_has_passed() {
+async fn replica_lag_shows_changes_late_and_out_of_order() {
     let lagging = PlaygroundConfig { manual_clock: true, replica_lag_seconds: 30, ..config() };
     let p = playground(lagging).await;
-    let report = p.change(ChangeBatch { updates: 1, inserts: 1, ..Default::default() });
+    let mut updated = Vec::new();
+    for _ in 0..12 {
+        p.advance_clock(Duration::from_secs(1));
+        updated.extend(p.change(ChangeBatch { updates: 1, ..Default::default() }).updated.into_iter().map(|u| u.uuid));
+    }
+    assert_eq!(
+        p.truth()
+            .rows
+            .iter()
+            .filter(|r| updated.contains(&r.record.id) && r.record.updated_at > inlet_playground::format_timestamp(NOW))
+            .count(),
+        12,
+        "the primary has every change"
+    );
     let since = format!("/incremental/timestamp?since={}", inlet_playground::format_timestamp(NOW));
-    assert!(get(&p, &since).await.data().is_empty(), "the replica has not seen the changes yet");
-    assert_eq!(p.truth().rows.len(), 201, "the primary has");
-    p.advance_clock(Duration::from_secs(29));
-    assert!(get(&p, &since).await.data().is_empty());
-    p.advance_clock(Duration::from_secs(1));
-    let seen = ids(&get(&p, &since).await.data());
-    assert_eq!(seen, [report.updated[0].uuid.clone(), report.inserted[0].uuid.clone()]);
+    let visible = || async { ids(&get(&p, &since).await.data()) };
+    let early = visible().await;
+    assert!(early.len() < 12, "the replica has not seen every change yet");
+    p.advance_clock(Duration::from_secs(15));
+    let middle = visible().await;
+    let order: Vec<usize> = middle.iter().map(|id| updated.iter().position(|u| u == id).unwrap()).collect();
+    let prefix = (0..order.len()).collect::<Vec<_>>();
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    assert_ne!(sorted, prefix, "rows became visible out of updatedAt order: {order:?}");
+    p.advance_clock(Duration::from_secs(30));
+    assert_eq!(visible().await.len(), 12, "after the lag every change is visible");
+    let again = playground(PlaygroundConfig { manual_clock: true, replica_lag_seconds: 30, ..config() }).await;
+    for _ in 0..12 {
+        again.advance_clock(Duration::from_secs(1));
+        again.change(ChangeBatch { updates: 1, ..Default::default() });
+    }
+    again.advance_clock(Duration::from_secs(15));
+    assert_eq!(ids(&get(&again, &since).await.data()), middle, "reproducible");
 }
 
 #[tokio::test]

@@ -1,14 +1,13 @@
 //! `inlet demo`: the playground, the six strategies, a DuckDB file, and proof that each ends
 //! equal to the source.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 use inlet_connectors::Builtin;
 use inlet_duckdb::{DuckDbDestination, read_rows};
 use inlet_engine::{Silent, SyncOptions, SyncReport};
-use inlet_playground::{ChangeBatch, DeleteMode, PlaygroundConfig, RunningPlayground, Truth};
+use inlet_playground::{ChangeBatch, DeleteMode, PlaygroundConfig, RunningPlayground, Stored, Truth};
 use inlet_sdk::{Configuration, Value};
 
 use super::progress::group;
@@ -25,8 +24,8 @@ pub struct DemoArgs {
     warehouse: PathBuf,
 }
 
-/// The six strategies, and what each adds to the configuration.
-const STRATEGIES: [(&str, &str, &str); 6] = [
+/// The six strategies, their endpoints, and what each adds to the configuration.
+pub(crate) const STRATEGIES: [(&str, &str, &str); 6] = [
     ("keyset", "/pagination/keyset", "{}"),
     ("offset", "/pagination/offset", r#"{"page_size": "50"}"#),
     ("timestamp", "/incremental/timestamp", "{}"),
@@ -118,29 +117,27 @@ async fn sync_one(
     Ok(Outcome { report, requests: connector.stats().requests(), matches })
 }
 
+/// What a warehouse's rows say of each user, for [`Truth::compare`].
+pub(crate) fn stored_facts(rows: &[inlet_engine::StoredRow]) -> Vec<Stored> {
+    rows.iter()
+        .map(|r| Stored {
+            id: r.record.get("id").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            updated_at: match r.record.get("updatedAt") {
+                Some(Value::Timestamp(t)) => Some(t.as_second()),
+                _ => None,
+            },
+            deleted: r.deleted,
+        })
+        .collect()
+}
+
 /// "yes" when the schema holds exactly the source's users (deleted ones flagged), else what differs.
 fn compare(warehouse: &Path, schema: &str, truth: &Truth, by_step_id: bool) -> Result<String, Failure> {
-    let stored: BTreeMap<String, (Option<Value>, bool)> = read_rows(warehouse, schema, "user")
-        .map_err(Failure::destination)?
-        .into_iter()
-        .map(|r| {
-            (
-                r.record.get("id").and_then(Value::as_str).unwrap_or_default().to_owned(),
-                (r.record.get("updatedAt").cloned(), r.deleted),
-            )
-        })
-        .collect();
-    let mut differences = 0;
-    for row in &truth.rows {
-        let id = if by_step_id { row.step_id.to_string() } else { row.record.id.clone() };
-        let updated = Some(Value::Timestamp(row.record.updated_at.parse().expect("the playground writes instants")));
-        match stored.get(&id) {
-            Some((stored_updated, deleted))
-                if *deleted == row.deleted && (row.deleted || *stored_updated == updated) => {}
-            None if row.deleted => {}
-            _ => differences += 1,
-        }
-    }
-    let extra = stored.len().saturating_sub(truth.rows.len());
-    Ok(if differences + extra == 0 { "yes".into() } else { format!("NO: {} users differ", differences + extra) })
+    let rows = read_rows(warehouse, schema, "user").map_err(Failure::destination)?;
+    let comparison = truth.compare(stored_facts(&rows), by_step_id);
+    Ok(if comparison.is_exact() {
+        "yes".into()
+    } else {
+        format!("NO: {} lost, {} unknown", comparison.lost(), comparison.extra.len())
+    })
 }

@@ -1,8 +1,10 @@
 //! The `inlet` command line: argument parsing, logging and exit codes over the library crates.
 
+mod bench;
 mod demo;
 mod playground;
 mod progress;
+mod soak;
 mod state;
 mod sync;
 mod target;
@@ -131,6 +133,12 @@ enum Command {
     Reset(state::ResetArgs),
     /// Run the playground and sync it with each strategy into DuckDB (files/demo.db).
     Demo(demo::DemoArgs),
+    /// Rounds of syncs killed at random while the playground changes and fails, each finished
+    /// and compared with the source; prints kills, faults, rows compared, lost and duplicated.
+    Soak(soak::SoakArgs),
+    /// Measure: print figures of throughput, memory and start-up on this machine.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Serve a deterministic, fast, hostile-capable mock of the seeds' API.
     ///
     /// A drop-in replacement for fivetran-api-playground 1.1.9. With no hostile flag it behaves
@@ -173,7 +181,11 @@ fn run_with<C: Connector>(connector: &C, flavor: Flavor) -> ExitCode {
         let name = std::env::args()
             .next()
             .and_then(|a| std::path::Path::new(&a).file_name().map(|n| n.to_string_lossy().into_owned()));
-        command = command.bin_name(name.unwrap_or_else(|| "connector".into())).mut_subcommand("demo", |c| c.hide(true));
+        command = command
+            .bin_name(name.unwrap_or_else(|| "connector".into()))
+            .mut_subcommand("demo", |c| c.hide(true))
+            .mut_subcommand("soak", |c| c.hide(true))
+            .mut_subcommand("bench", |c| c.hide(true));
     }
     let cli = match Cli::from_arg_matches(&command.get_matches()) {
         Ok(cli) => cli,
@@ -189,6 +201,11 @@ fn run_with<C: Connector>(connector: &C, flavor: Flavor) -> ExitCode {
             Err(Failure::usage(anyhow::anyhow!("`demo` runs inlet's built-in strategies; use the inlet binary")))
         }
         Command::Demo(args) => demo::run(args),
+        Command::Bench(command) => bench::run(command),
+        Command::Soak(_) if !flavor.builtin => {
+            Err(Failure::usage(anyhow::anyhow!("`soak` runs inlet's built-in strategies; use the inlet binary")))
+        }
+        Command::Soak(args) => soak::run(args),
         Command::Playground(args) => playground::run(*args),
     };
     match outcome {
@@ -210,7 +227,7 @@ fn init_logging(format: LogFormat, command: &Command) {
     let default = match command {
         Command::Playground(args) if args.is_quiet() => "warn",
         Command::Playground(_) => "info",
-        Command::Demo(_) => "warn",
+        Command::Demo(_) | Command::Bench(_) | Command::Soak(_) => "warn",
         _ => "info",
     };
     let filter = EnvFilter::try_from_env("INLET_LOG").unwrap_or_else(|_| EnvFilter::new(default));

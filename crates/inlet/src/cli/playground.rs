@@ -123,7 +123,9 @@ struct ServeArgs {
     /// /auth endpoints do (the reference's data endpoints take none).
     #[arg(long, value_name = "SCHEME", value_parser = parse_scheme, help_heading = "Authentication")]
     require_auth: Option<AuthScheme>,
-    /// Hostile: a row becomes visible only this many seconds after its updatedAt.
+    /// Hostile: readers see a replica on which each change appears after its own seeded delay
+    /// of 0 to SECONDS seconds, so rows show up out of updatedAt order (initial users newer
+    /// than SECONDS are hidden until then); /_truth shows the primary.
     #[arg(long, default_value_t = 0, value_name = "SECONDS", help_heading = "Hostile modes")]
     replica_lag: u32,
     /// Hostile: fault this fraction of user-endpoint requests, spread evenly over 500s, 429

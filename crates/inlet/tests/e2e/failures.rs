@@ -91,7 +91,7 @@ async fn a_second_sync_at_the_same_time_is_refused_with_exit_4() {
             ..recent(300)
         };
         let world = World::new(slow, warehouse).await;
-        let config = world.configuration("offset", extra(r#"{"page_size": "10"}"#));
+        let config = world.configuration("offset", extra(r#"{"page_size": "10", "concurrency": "1"}"#));
         let first = world.command(&["sync", "--config", &config.display().to_string()], &[]).spawn().unwrap();
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let second = world.sync(&config).await;
@@ -112,7 +112,7 @@ async fn ctrl_c_commits_what_was_received_and_exits_130() {
         ..recent(1000)
     };
     let world = World::new(slow, Warehouse::DuckDb).await;
-    let config = world.configuration("offset", extra(r#"{"page_size": "20"}"#));
+    let config = world.configuration("offset", extra(r#"{"page_size": "20", "concurrency": "1"}"#));
     let child = world.command(&["sync", "--config", &config.display().to_string()], &[]).spawn().unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let pid = child.id().expect("running").to_string();
