@@ -397,14 +397,10 @@ fn read_state(connection: &Connection, schema: &str) -> Result<Option<SavedState
         Err(duckdb::Error::QueryReturnedNoRows) => return Ok(None),
         Err(e) => return Err(failure(DestinationErrorKind::Unavailable, "cannot read the saved state", e)),
     };
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        DestinationError::new(
-            DestinationErrorKind::Unavailable,
-            format!("the saved state in schema {schema} is not valid JSON: {e}"),
-        )
-    })?;
-    let state =
-        State::from_json(json).map_err(|e| DestinationError::new(DestinationErrorKind::Unavailable, e.to_string()))?;
+    let state = serde_json::from_str(&text)
+        .map_err(|e| e.to_string())
+        .and_then(|json| State::from_json(json).map_err(|e| e.message().to_owned()))
+        .map_err(|e| DestinationError::bad_state(schema, &e))?;
     Ok(Some(SavedState { connector, state }))
 }
 

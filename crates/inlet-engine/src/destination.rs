@@ -153,6 +153,9 @@ pub enum DestinationErrorKind {
     Unavailable,
     /// The warehouse refused a write (schema conflict, constraint, full disk…).
     Write,
+    /// The saved state is not a state (edited by hand, or corrupted): it must be replaced
+    /// (`inlet state set`) or cleared (`inlet state reset`).
+    BadState,
 }
 
 /// A destination failure.
@@ -172,6 +175,16 @@ impl DestinationError {
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
         self
+    }
+
+    /// The saved state of `schema` cannot be read as a state, because `problem`.
+    pub fn bad_state(schema: &str, problem: &str) -> Self {
+        DestinationError::new(
+            DestinationErrorKind::BadState,
+            format!(
+                "the saved state in schema {schema} is unusable ({problem}); nothing was changed: replace it with `inlet state set FILE`, or clear it with `inlet state reset` to sync again from scratch"
+            ),
+        )
     }
 
     /// The kind.

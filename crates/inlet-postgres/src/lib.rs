@@ -453,7 +453,7 @@ impl Destination for PostgresDestination {
             .map_err(failure(DestinationErrorKind::Unavailable, "cannot read the saved state"))?;
         let Some(row) = row else { return Ok(None) };
         let state = State::from_json(row.get::<_, serde_json::Value>(1))
-            .map_err(|e| DestinationError::new(DestinationErrorKind::Unavailable, e.to_string()))?;
+            .map_err(|e| DestinationError::bad_state(&self.schema, e.message()))?;
         Ok(Some(SavedState { connector: row.get(0), state }))
     }
 

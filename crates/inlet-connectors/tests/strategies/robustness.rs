@@ -1,5 +1,7 @@
 //! Authentication, faults, bad input and the seeds' saved states.
 
+use std::time::Duration;
+
 use inlet_engine::{MemoryWarehouse, SyncError, SyncOptions, sync};
 use inlet_playground::{AuthScheme, FaultsConfig, PlaygroundConfig};
 use inlet_sdk::{Configuration, ErrorKind};
@@ -70,6 +72,44 @@ async fn faults_are_retried_until_the_data_is_right() {
         faults_seen += injected;
     }
     assert!(faults_seen >= 5, "faults were injected: {faults_seen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_slower_than_the_timeout_are_retried() {
+    // 1.2 s of latency, ±50% seeded jitter: some answers come within the 1 s timeout, some not.
+    let slow = FaultsConfig { latency: Duration::from_millis(1200), ..Default::default() };
+    let p = playground(PlaygroundConfig { faults: slow, ..recent(30) }).await;
+    let warehouse = MemoryWarehouse::new();
+    let connector = inlet_connectors::Builtin::new();
+    let extra =
+        serde_json::json!({"timeout_seconds": "1", "max_attempts": "10", "page_size": "10", "concurrency": "1"});
+    sync(
+        &connector,
+        &configuration(&p, "offset", extra),
+        warehouse.destination(),
+        &SyncOptions::default(),
+        std::sync::Arc::new(Warnings::default()),
+        std::future::pending(),
+    )
+    .await
+    .expect("the sync outlasts the slow answers");
+    assert_matches_truth(&warehouse, &p.truth(), false);
+    let retries = connector.stats().retries();
+    assert!(retries >= 1, "some answers took longer than the timeout");
+    assert_eq!(connector.stats().requests(), requests_to(&p, "/pagination/offset"), "each timeout cost one request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_every_answer_is_too_slow_the_sync_fails_after_its_attempts() {
+    let slow = FaultsConfig { latency: Duration::from_secs(4), ..Default::default() };
+    let p = playground(PlaygroundConfig { faults: slow, ..recent(10) }).await;
+    let warehouse = MemoryWarehouse::new();
+    let extra = serde_json::json!({"timeout_seconds": "1", "max_attempts": "2"});
+    let error = run(&configuration(&p, "timestamp", extra), &warehouse).await.unwrap_err().to_string();
+    assert!(error.contains("/incremental/timestamp?since="), "{error}");
+    assert!(error.contains("failed after 2 attempts: no answer in time"), "{error}");
+    assert_eq!(requests_to(&p, "/incremental/timestamp"), 2);
+    assert!(warehouse.saved_state().is_none() && warehouse.commits() == 0, "nothing written");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

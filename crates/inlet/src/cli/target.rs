@@ -99,10 +99,14 @@ impl Target {
 }
 
 impl Failure {
-    /// A destination failure: exit code 4 when another sync holds it, 3 otherwise.
+    /// A destination failure: exit code 4 when another sync holds it, 2 when its saved state
+    /// is unusable, 3 otherwise.
     pub fn destination(error: DestinationError) -> Failure {
-        let exit =
-            if error.kind() == DestinationErrorKind::Busy { super::Exit::Busy } else { super::Exit::Destination };
+        let exit = match error.kind() {
+            DestinationErrorKind::Busy => super::Exit::Busy,
+            DestinationErrorKind::BadState => super::Exit::Usage,
+            DestinationErrorKind::Unavailable | DestinationErrorKind::Write => super::Exit::Destination,
+        };
         Failure::new(exit, anyhow::Error::new(error))
     }
 }

@@ -61,6 +61,35 @@ async fn a_malformed_response_fails_after_its_retries_and_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupted_saved_state_exits_2_naming_the_fix_and_changes_nothing() {
+    for warehouse in [Warehouse::DuckDb, Warehouse::Postgres] {
+        let world = synced(warehouse, recent(100), "keyset").await;
+        let (rows, _) = world.snapshot();
+        let config = world.configuration("keyset", extra("{}"));
+        for (corrupted, named) in [
+            (r#"{"last_updated_at": "yesterday"}"#, "last_updated_at"),
+            (r#"{"last_updated_at": 17}"#, "last_updated_at"),
+            ("[1, 2]", "inlet state reset"),
+        ] {
+            world.overwrite_state(corrupted).await;
+            let run = world.sync(&config).await;
+            assert_eq!(run.code, 2, "{warehouse:?} {corrupted}: {}", run.stderr);
+            assert!(run.stderr.contains(named), "{warehouse:?} {corrupted}: {}", run.stderr);
+            assert_eq!(world.snapshot_rows(), rows, "{warehouse:?} {corrupted}: rows as before");
+            assert_eq!(
+                world.raw_state().await,
+                serde_json::from_str::<serde_json::Value>(corrupted).unwrap(),
+                "state as before"
+            );
+        }
+        let reset = world.run(&["state", "reset"], &[]).await;
+        assert_eq!(reset.code, 0, "{}", reset.stderr);
+        world.sync(&config).await.summary();
+        world.assert_matches_truth(false);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_configuration_exits_2_naming_the_key_before_touching_anything() {
     let world = World::new(recent(10), Warehouse::DuckDb).await;
     for (json, key) in [

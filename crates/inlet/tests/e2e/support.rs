@@ -22,6 +22,13 @@ pub fn postgres_server() -> String {
     std::env::var("INLET_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
+/// A client of the tests' PostgreSQL server.
+pub async fn postgres_client() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&postgres_server(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
 /// Runs `work` on a thread of its own: the PostgreSQL destination drives its own runtime,
 /// which cannot run inside the test's.
 fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
@@ -161,10 +168,38 @@ impl World {
         saved.map(|s| s.state.to_json())
     }
 
+    /// The saved state as stored, whatever it holds.
+    pub async fn raw_state(&self) -> serde_json::Value {
+        let sql = format!("SELECT state::text FROM \"{}\"._inlet_state WHERE id = 1", self.schema);
+        let text: String = match self.warehouse {
+            Warehouse::DuckDb => {
+                let connection = duckdb::Connection::open(self.duckdb_file()).unwrap();
+                connection.query_row(&sql, [], |r| r.get(0)).unwrap()
+            }
+            Warehouse::Postgres => postgres_client().await.query_one(&sql, &[]).await.unwrap().get(0),
+        };
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Overwrites the saved state with `json`, as a hand edit or a corruption would.
+    pub async fn overwrite_state(&self, json: &str) {
+        let sql = format!("UPDATE \"{}\"._inlet_state SET state = '{json}' WHERE id = 1", self.schema);
+        match self.warehouse {
+            Warehouse::DuckDb => {
+                duckdb::Connection::open(self.duckdb_file()).unwrap().execute_batch(&sql).unwrap();
+            }
+            Warehouse::Postgres => postgres_client().await.batch_execute(&sql).await.unwrap(),
+        }
+    }
+
     /// Rows and state: what "exactly as before" compares.
     pub fn snapshot(&self) -> (Vec<(String, bool, String)>, Option<serde_json::Value>) {
-        let rows = self.rows().into_iter().map(|r| (id_of(&r), r.deleted, format!("{:?}", r.record))).collect();
-        (rows, self.state())
+        (self.snapshot_rows(), self.state())
+    }
+
+    /// Every row, with its deletion flag and values.
+    pub fn snapshot_rows(&self) -> Vec<(String, bool, String)> {
+        self.rows().into_iter().map(|r| (id_of(&r), r.deleted, format!("{:?}", r.record))).collect()
     }
 
     /// The warehouse equals the playground's truth (see `assert_matches`).

@@ -1,13 +1,11 @@
 //! `inlet bench playground`: how fast the playground serves, how fast it starts, and how much
 //! memory it holds, measured on the real `inlet playground` process over loopback.
 
-use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::{Lcg, free_port, peak_memory};
+use super::{Lcg, Server, peak_memory};
 use crate::cli::progress::group;
 use crate::cli::{Exit, Failure};
 
@@ -29,46 +27,6 @@ pub struct PlaygroundBench {
     /// User counts whose start-up time and memory are measured, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
     startup_users: Vec<u32>,
-}
-
-/// The fixed instant the benchmark's playgrounds start at, so every run serves the same bytes.
-const NOW: &str = "2026-11-20T00:00:00Z";
-
-/// A playground child process on a free port.
-struct Server {
-    child: tokio::process::Child,
-    url: String,
-}
-
-impl Server {
-    async fn start(exe: &Path, users: u32, threads: u16, page_size_limit: u32) -> Result<(Server, Duration), Failure> {
-        let port = free_port()?;
-        let started = Instant::now();
-        let child = tokio::process::Command::new(exe)
-            .args(["playground", "--quiet", "--now", NOW, "--page-size-limit", &page_size_limit.to_string()])
-            .args(["--users", &users.to_string(), "--threads", &threads.to_string(), "--port", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| Failure::from(anyhow::Error::new(e).context("cannot start the playground")))?;
-        let server = Server { child, url: format!("http://127.0.0.1:{port}") };
-        let client = reqwest::Client::new();
-        let probe = format!("{}/pagination/offset?limit=1", server.url);
-        loop {
-            if client.get(&probe).send().await.is_ok_and(|r| r.status().is_success()) {
-                return Ok((server, started.elapsed()));
-            }
-            if started.elapsed() > Duration::from_secs(120) {
-                return Err(Failure::from(anyhow::anyhow!("the playground did not answer within 2 minutes")));
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    }
-
-    fn pid(&self) -> Option<u32> {
-        self.child.id()
-    }
 }
 
 /// Counts the records of a body without parsing it: the client must not be the bottleneck.
@@ -183,7 +141,7 @@ pub async fn run(args: PlaygroundBench) -> Result<Exit, Failure> {
         args.threads,
         args.connections,
         args.seconds,
-        if cfg!(debug_assertions) { "  (debug build: build with --release for real figures)" } else { "" }
+        super::build_note()
     );
     println!("\n{:<10} {:>6} {:>14} {:>10} {:>9}", "endpoint", "page", "records/s", "pages/s", "MB/s");
     // The keyset page is the server's page-size limit, so each page size gets its own server.

@@ -1,0 +1,190 @@
+//! `inlet bench postgres`: the PostgreSQL destination's binary `COPY` and merge against the
+//! usual way of loading, multi-row `INSERT … ON CONFLICT DO UPDATE`, on the same users in the
+//! same run.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use inlet_connectors::user_table;
+use inlet_engine::{Silent, SyncOptions};
+use inlet_sdk::{ColumnType, Configuration, Record, Value};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls};
+
+use super::sync::{BENCH_SCHEMA, DEFAULT_POSTGRES, Preloaded, initial_pages};
+use crate::cli::progress::group;
+use crate::cli::{Exit, Failure};
+
+/// Arguments of `inlet bench postgres`.
+#[derive(Args, Debug)]
+pub struct PostgresBench {
+    /// Users loaded by each method.
+    #[arg(long, default_value_t = 1_000_000)]
+    users: u32,
+    /// Rows per INSERT statement of the baseline (9 parameters a row; PostgreSQL takes at
+    /// most 65,535 parameters a statement).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=7000))]
+    insert_rows: u32,
+    /// Rows per transaction of the baseline (inlet commits up to 100,000 rows at once).
+    #[arg(long, default_value_t = 100_000)]
+    transaction_rows: u32,
+    /// The PostgreSQL server; the benchmark writes to schemas `inlet_bench` and
+    /// `inlet_bench_insert` and drops them.
+    #[arg(long, value_name = "URL", env = "INLET_BENCH_POSTGRES", default_value = DEFAULT_POSTGRES)]
+    postgres: String,
+}
+
+/// The baseline's schema.
+const INSERT_SCHEMA: &str = "inlet_bench_insert";
+
+/// Runs the benchmark and prints its figures.
+pub async fn run(args: PostgresBench) -> Result<Exit, Failure> {
+    println!(
+        "inlet bench postgres: {} users into {}{}\n",
+        group(args.users.into()),
+        inlet_postgres::redact(&args.postgres),
+        super::build_note()
+    );
+    let (client, connection) = tokio_postgres::connect(&args.postgres, NoTls).await.map_err(|e| {
+        Failure::new(
+            Exit::Destination,
+            anyhow::Error::new(e).context(format!("cannot connect to {}", inlet_postgres::redact(&args.postgres))),
+        )
+    })?;
+    tokio::spawn(connection);
+    let drop_schemas =
+        format!("DROP SCHEMA IF EXISTS {BENCH_SCHEMA} CASCADE; DROP SCHEMA IF EXISTS {INSERT_SCHEMA} CASCADE");
+    client.batch_execute(&drop_schemas).await.map_err(sql_failure)?;
+
+    let copy = copy_load(&args).await?;
+    let insert = insert_load(&client, &args).await?;
+    for schema in [BENCH_SCHEMA, INSERT_SCHEMA] {
+        let count: i64 = client
+            .query_one(&format!("SELECT count(*) FROM {schema}.\"user\""), &[])
+            .await
+            .map_err(sql_failure)?
+            .get(0);
+        if count != i64::from(args.users) {
+            return Err(Failure::from(anyhow::anyhow!("{schema} holds {count} users of {}", args.users)));
+        }
+    }
+    client.batch_execute(&drop_schemas).await.map_err(sql_failure)?;
+
+    let rate = |took: Duration| group((f64::from(args.users) / took.as_secs_f64()) as u64);
+    println!("{:<48} {:>10} {:>9}", "method", "rows/s", "seconds");
+    println!("{:<48} {:>10} {:>9.2}", "inlet: binary COPY into staging, then merge", rate(copy), copy.as_secs_f64());
+    println!(
+        "{:<48} {:>10} {:>9.2}",
+        format!("INSERT … ON CONFLICT, {} rows a statement", args.insert_rows),
+        rate(insert),
+        insert.as_secs_f64()
+    );
+    println!(
+        "\nCOPY is {:.1}x faster; both tables hold the {} users.",
+        insert.as_secs_f64() / copy.as_secs_f64(),
+        group(args.users.into())
+    );
+    Ok(Exit::Success)
+}
+
+fn sql_failure(e: tokio_postgres::Error) -> Failure {
+    Failure::new(Exit::Destination, anyhow::Error::new(e))
+}
+
+/// inlet's own path: the engine writing into the PostgreSQL destination, a checkpoint every
+/// 1,000 rows.
+async fn copy_load(args: &PostgresBench) -> Result<Duration, Failure> {
+    let connector = Preloaded::new(initial_pages(args.users, 1000)?);
+    // The PostgreSQL destination drives a runtime of its own: it is opened off this one.
+    let url = args.postgres.clone();
+    let destination = std::thread::spawn(move || inlet_postgres::PostgresDestination::open(&url, BENCH_SCHEMA))
+        .join()
+        .expect("the thread opening the destination")
+        .map_err(Failure::destination)?;
+    let started = Instant::now();
+    inlet_engine::sync(
+        &connector,
+        &Configuration::default(),
+        Box::new(destination),
+        &SyncOptions::default(),
+        Arc::new(Silent),
+        std::future::pending(),
+    )
+    .await
+    .map_err(Failure::sync)?;
+    Ok(started.elapsed())
+}
+
+/// The baseline: the same table, the same conversions and the same rule (a row never moves
+/// back to an older `updatedAt`), written with prepared multi-row INSERT statements.
+async fn insert_load(client: &Client, args: &PostgresBench) -> Result<Duration, Failure> {
+    let table = user_table();
+    let names: Vec<String> = table.columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
+    let types: Vec<ColumnType> = table.columns.iter().map(|c| c.ty).collect();
+    let rows_per_statement = args.insert_rows as usize;
+    let pages = initial_pages(args.users, args.insert_rows)?;
+
+    let started = Instant::now();
+    let mut create = format!("CREATE SCHEMA {INSERT_SCHEMA}; CREATE TABLE {INSERT_SCHEMA}.\"user\" (");
+    for (name, ty) in names.iter().zip(&types) {
+        let _ = write!(create, "{name} {}, ", inlet_postgres::sql_type(*ty));
+    }
+    create.push_str("_inlet_synced timestamptz NOT NULL DEFAULT now(), _inlet_deleted boolean NOT NULL DEFAULT false, PRIMARY KEY (\"id\"))");
+    client.batch_execute(&create).await.map_err(sql_failure)?;
+    let statement = |rows: usize| {
+        let mut sql = format!("INSERT INTO {INSERT_SCHEMA}.\"user\" AS t ({}) VALUES ", names.join(", "));
+        for row in 0..rows {
+            let placeholders: Vec<String> = (1..=names.len()).map(|c| format!("${}", row * names.len() + c)).collect();
+            let _ = write!(sql, "{}({})", if row == 0 { "" } else { ", " }, placeholders.join(", "));
+        }
+        let updates: Vec<String> = names.iter().map(|n| format!("{n} = EXCLUDED.{n}")).collect();
+        let _ = write!(
+            sql,
+            " ON CONFLICT (\"id\") DO UPDATE SET {}, _inlet_synced = now() WHERE t.\"updatedAt\" <= EXCLUDED.\"updatedAt\"",
+            updates.join(", ")
+        );
+        sql
+    };
+    let full = client.prepare(&statement(rows_per_statement)).await.map_err(sql_failure)?;
+    let mut in_transaction = 0usize;
+    client.batch_execute("BEGIN").await.map_err(sql_failure)?;
+    for page in pages {
+        let params = parameters(page, &types)?;
+        let rows = params.len() / names.len();
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+        if rows == rows_per_statement {
+            client.execute(&full, &refs).await.map_err(sql_failure)?;
+        } else {
+            client.execute(statement(rows).as_str(), &refs).await.map_err(sql_failure)?;
+        }
+        in_transaction += rows;
+        if in_transaction >= args.transaction_rows as usize {
+            client.batch_execute("COMMIT; BEGIN").await.map_err(sql_failure)?;
+            in_transaction = 0;
+        }
+    }
+    client.batch_execute("COMMIT").await.map_err(sql_failure)?;
+    Ok(started.elapsed())
+}
+
+/// The statement parameters of `records`, each value converted to its column's type.
+fn parameters(records: Vec<Record>, types: &[ColumnType]) -> Result<Vec<Box<dyn ToSql + Sync + Send>>, Failure> {
+    let table = user_table();
+    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::with_capacity(records.len() * types.len());
+    for mut record in records {
+        for (column, ty) in table.columns.iter().zip(types) {
+            let value = record.remove(&column.name).unwrap_or(Value::Null);
+            let value = ty.convert(value).map_err(|e| Failure::from(anyhow::anyhow!("column {}: {e}", column.name)))?;
+            params.push(match value {
+                Value::Null if *ty == ColumnType::UtcDateTime => Box::new(None::<jiff::Timestamp>),
+                Value::Null => Box::new(None::<String>),
+                Value::Timestamp(t) => Box::new(t),
+                Value::String(s) => Box::new(s),
+                other => return Err(Failure::from(anyhow::anyhow!("column {}: unexpected {other:?}", column.name))),
+            });
+        }
+    }
+    Ok(params)
+}
