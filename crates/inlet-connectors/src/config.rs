@@ -146,6 +146,20 @@ pub struct Settings {
     pub concurrency: u32,
 }
 
+impl Settings {
+    /// Whether some URL of these settings is `https://`.
+    pub fn uses_tls(&self) -> bool {
+        let login = match &self.auth {
+            Auth::SessionToken { login_url, .. } => Some(login_url.as_str()),
+            _ => None,
+        };
+        [Some(self.base_url.as_str()), self.offset_url.as_ref().map(reqwest::Url::as_str), login]
+            .into_iter()
+            .flatten()
+            .any(|url| !url.starts_with("http://"))
+    }
+}
+
 fn bad(key: &str, problem: impl std::fmt::Display) -> Error {
     Error::configuration(format!("configuration key `{key}`: {problem}"))
 }
@@ -327,6 +341,16 @@ mod tests {
         assert_eq!((a.page_size, a.step_size, a.max_id, a.buffer), (b.page_size, b.step_size, b.max_id, b.buffer));
         assert_eq!(a.buffer, Duration::from_secs(7200));
         assert_eq!(a.offset_url.unwrap().as_str(), "http://127.0.0.1:5001/pagination/offset");
+    }
+
+    #[test]
+    fn certificates_are_needed_only_when_some_url_is_https() {
+        let keyset = |base: &str, extra: &str| {
+            settings(&format!(r#"{{"strategy": "keyset", "base_url": "{base}/pagination/keyset"{extra}}}"#)).unwrap()
+        };
+        assert!(!keyset("http://127.0.0.1:5001", "").uses_tls());
+        assert!(keyset("https://api.example.com", "").uses_tls());
+        assert!(keyset("http://127.0.0.1:5001", r#", "offset_url": "https://api.example.com/offset""#).uses_tls());
     }
 
     #[test]

@@ -71,14 +71,16 @@ impl Connector for Builtin {
         operations: &mut Operations,
     ) -> Result<(), Error> {
         let settings = Settings::from_configuration(configuration)?;
-        let source = Source::new(settings.auth.clone(), settings.retry.clone(), self.stats.clone())?;
+        let source =
+            Source::new(settings.auth.clone(), settings.retry.clone(), self.stats.clone(), settings.uses_tls())?;
         let mut strategy = strategy::build(&settings, state)?;
         strategy::drive(strategy.as_mut(), &source, &settings, &user_table(), operations).await
     }
 
     async fn check(&self, configuration: &Configuration) -> Result<String, Error> {
         let settings = Settings::from_configuration(configuration)?;
-        let source = Source::new(settings.auth.clone(), settings.retry.clone(), self.stats.clone())?;
+        let source =
+            Source::new(settings.auth.clone(), settings.retry.clone(), self.stats.clone(), settings.uses_tls())?;
         let mut url = settings.base_url.clone();
         let params: Vec<(&str, String)> = match settings.strategy {
             StrategyName::Keyset | StrategyName::PriorityFirst => vec![("updated_since", FAR_FUTURE.into())],

@@ -22,6 +22,10 @@ pub struct SyncOptions {
     pub commit_rows: usize,
     /// Longest a checkpoint waits for its commit while the writer is behind.
     pub commit_delay: Duration,
+    /// Shortest life of a transaction committed because the writer caught up with the
+    /// connector: with small pages, the checkpoints of this long share one transaction
+    /// instead of paying a commit each.
+    pub commit_interval: Duration,
 }
 
 impl Default for SyncOptions {
@@ -29,8 +33,9 @@ impl Default for SyncOptions {
         SyncOptions {
             queue_batches: 16,
             batch_changes: 5_000,
-            commit_rows: 100_000,
+            commit_rows: 50_000,
             commit_delay: Duration::from_secs(2),
+            commit_interval: Duration::from_millis(200),
         }
     }
 }
@@ -112,7 +117,11 @@ pub async fn sync<C: Connector>(
     let (saved_tx, saved_rx) = tokio::sync::oneshot::channel();
     // Fires if the writer fails, so that a connector waiting on its source stops at once.
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<()>();
-    let policy = CommitPolicy { max_rows: options.commit_rows, max_delay: options.commit_delay };
+    let policy = CommitPolicy {
+        max_rows: options.commit_rows,
+        max_delay: options.commit_delay,
+        min_delay: options.commit_interval,
+    };
     let writer_ending = ending.clone();
     let writer_observer = observer.clone();
     let writer_name = name.clone();

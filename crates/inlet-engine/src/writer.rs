@@ -34,6 +34,9 @@ pub(crate) enum Ending {
 pub(crate) struct CommitPolicy {
     pub max_rows: usize,
     pub max_delay: Duration,
+    /// A caught-up writer commits only a transaction at least this old; a younger one waits
+    /// this long for more batches first.
+    pub min_delay: Duration,
 }
 
 /// What the writer did.
@@ -124,12 +127,28 @@ impl Writer {
     /// Consumes batches until the connector side hangs up, then commits according to how it
     /// ended. On an error the receiver is dropped, which stops the connector.
     pub(crate) fn run(mut self, mut batches: Receiver<Batch>) -> Result<WriterReport, SyncError> {
+        // Waits for batches with a deadline; the writer runs on a thread of its own.
+        let clock =
+            tokio::runtime::Builder::new_current_thread().enable_time().build().expect("a timer for the writer thread");
         loop {
             let batch = match batches.try_recv() {
                 Ok(batch) => batch,
                 Err(TryRecvError::Empty) => {
-                    // Caught up with the connector: this is the moment to commit.
+                    // Caught up with the connector: this is the moment to commit, once the
+                    // transaction has lived long enough to be worth its cost.
                     if self.checkpoint.is_some() {
+                        let age = self.opened.map_or(Duration::ZERO, |o| o.elapsed());
+                        if age < self.policy.min_delay {
+                            let wait = self.policy.min_delay - age;
+                            match clock.block_on(async { tokio::time::timeout(wait, batches.recv()).await }) {
+                                Ok(Some(batch)) => {
+                                    self.absorb_or_fail(batch)?;
+                                    continue;
+                                }
+                                Ok(None) => break,
+                                Err(_) => {}
+                            }
+                        }
                         self.commit(true)?;
                     }
                     match batches.blocking_recv() {
@@ -139,16 +158,7 @@ impl Writer {
                 }
                 Err(TryRecvError::Disconnected) => break,
             };
-            if let Err(error) = self.absorb(batch) {
-                if matches!(error, SyncError::Data(_)) {
-                    // The batches before the bad one are whole: keep them, drop the bad one.
-                    self.unproven = Pending::default();
-                    if self.checkpoint.is_some() {
-                        self.commit(false)?;
-                    }
-                }
-                return Err(error);
-            }
+            self.absorb_or_fail(batch)?;
         }
         let ending = *self.ending.lock().unwrap_or_else(|p| p.into_inner());
         if ending == Ending::Failed {
@@ -162,6 +172,19 @@ impl Writer {
             self.commit(ending != Ending::Failed)?;
         }
         Ok(self.report)
+    }
+
+    /// Absorbs `batch`; when one of its records cannot be written, commits the batches
+    /// before it (they are whole) and fails.
+    fn absorb_or_fail(&mut self, batch: Batch) -> Result<(), SyncError> {
+        let Err(error) = self.absorb(batch) else { return Ok(()) };
+        if matches!(error, SyncError::Data(_)) {
+            self.unproven = Pending::default();
+            if self.checkpoint.is_some() {
+                self.commit(false)?;
+            }
+        }
+        Err(error)
     }
 
     fn absorb(&mut self, batch: Batch) -> Result<(), SyncError> {

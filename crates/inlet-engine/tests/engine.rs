@@ -15,6 +15,8 @@ enum Step {
     Checkpoint(i64),
     Fail,
     Hang,
+    /// The source takes this long to answer.
+    Pause(std::time::Duration),
 }
 
 struct Scripted {
@@ -55,6 +57,7 @@ impl Connector for Scripted {
                 Step::Truncate => ops.truncate("item").await?,
                 Step::Checkpoint(n) => ops.checkpoint(&serde_json::json!({ "cursor": n })).await?,
                 Step::Fail => return Err(Error::source("the source answered 500")),
+                Step::Pause(how_long) => tokio::time::sleep(*how_long).await,
                 Step::Hang => std::future::pending::<()>().await,
             }
         }
@@ -279,6 +282,7 @@ async fn small_batches_and_commits_keep_memory_bounded_without_losing_anything()
         batch_changes: 64,
         commit_rows: 500,
         commit_delay: std::time::Duration::from_millis(10),
+        commit_interval: std::time::Duration::ZERO,
     };
     let report = sync(
         &scripted(steps),
@@ -293,4 +297,34 @@ async fn small_batches_and_commits_keep_memory_bounded_without_losing_anything()
     assert_eq!(live_ids(&warehouse).len(), 5000);
     assert_eq!(cursor(&warehouse), 4999);
     assert!(report.commits >= 10, "commits of at most 500 rows: {}", report.commits);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_checkpoints_from_a_slow_source_share_transactions() {
+    // 200 pages of 2 rows, 2 ms apart: the writer catches up after every page.
+    let mut steps = Vec::new();
+    for page in 0..200 {
+        steps.extend([Step::Upsert(2 * page, T1), Step::Upsert(2 * page + 1, T1), Step::Checkpoint(2 * page + 1)]);
+        steps.push(Step::Pause(std::time::Duration::from_millis(2)));
+    }
+    let mut commits = Vec::new();
+    for interval in [std::time::Duration::ZERO, SyncOptions::default().commit_interval] {
+        let warehouse = MemoryWarehouse::new();
+        let options = SyncOptions { commit_interval: interval, ..SyncOptions::default() };
+        let report = sync(
+            &scripted(steps.clone()),
+            &Configuration::default(),
+            warehouse.destination(),
+            &options,
+            Arc::new(Silent),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(live_ids(&warehouse).len(), 400, "every row, whatever the interval");
+        assert_eq!(cursor(&warehouse), 399, "and the last state");
+        commits.push(report.commits);
+    }
+    assert!(commits[0] >= 100, "without an interval, a commit per page or close to it: {commits:?}");
+    assert!(commits[1] <= 10, "with the default interval, pages share transactions: {commits:?}");
 }

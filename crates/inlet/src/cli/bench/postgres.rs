@@ -10,7 +10,8 @@ use clap::Args;
 use inlet_connectors::user_table;
 use inlet_engine::{Silent, SyncOptions};
 use inlet_sdk::{ColumnType, Configuration, Record, Value};
-use tokio_postgres::types::ToSql;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls};
 
 use super::sync::{BENCH_SCHEMA, DEFAULT_POSTGRES, Preloaded, initial_pages};
@@ -60,30 +61,36 @@ pub async fn run(args: PostgresBench) -> Result<Exit, Failure> {
 
     let copy = copy_load(&args).await?;
     let insert = insert_load(&client, &args).await?;
-    for schema in [BENCH_SCHEMA, INSERT_SCHEMA] {
-        let count: i64 = client
-            .query_one(&format!("SELECT count(*) FROM {schema}.\"user\""), &[])
-            .await
-            .map_err(sql_failure)?
-            .get(0);
+    let (copy_transfer, insert_transfer) = transfers(&client, &args).await?;
+    for table in [
+        format!("{BENCH_SCHEMA}.\"user\""),
+        format!("{INSERT_SCHEMA}.\"user\""),
+        format!("{INSERT_SCHEMA}.copied"),
+        format!("{INSERT_SCHEMA}.inserted"),
+    ] {
+        let count: i64 =
+            client.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.map_err(sql_failure)?.get(0);
         if count != i64::from(args.users) {
-            return Err(Failure::from(anyhow::anyhow!("{schema} holds {count} users of {}", args.users)));
+            return Err(Failure::from(anyhow::anyhow!("{table} holds {count} users of {}", args.users)));
         }
     }
     client.batch_execute(&drop_schemas).await.map_err(sql_failure)?;
 
     let rate = |took: Duration| group((f64::from(args.users) / took.as_secs_f64()) as u64);
-    println!("{:<48} {:>10} {:>9}", "method", "rows/s", "seconds");
-    println!("{:<48} {:>10} {:>9.2}", "inlet: binary COPY into staging, then merge", rate(copy), copy.as_secs_f64());
+    let line = |method: String, took: Duration| {
+        println!("  {method:<52} {:>10} {:>9.2}", rate(took), took.as_secs_f64());
+    };
+    println!("{:<54} {:>10} {:>9}", "method", "rows/s", "seconds");
+    println!("into the table with its primary key, as a sync writes:");
+    line("inlet: binary COPY into staging, then merge".into(), copy);
+    line(format!("INSERT … ON CONFLICT, {} rows a statement", args.insert_rows), insert);
+    println!("transfer only, into a table without key or merge:");
+    line("binary COPY".into(), copy_transfer);
+    line(format!("INSERT, {} rows a statement", args.insert_rows), insert_transfer);
     println!(
-        "{:<48} {:>10} {:>9.2}",
-        format!("INSERT … ON CONFLICT, {} rows a statement", args.insert_rows),
-        rate(insert),
-        insert.as_secs_f64()
-    );
-    println!(
-        "\nCOPY is {:.1}x faster; both tables hold the {} users.",
+        "\nCOPY is {:.1}x faster into the keyed table, {:.1}x faster in transfer only; every table holds the {} users.",
         insert.as_secs_f64() / copy.as_secs_f64(),
+        insert_transfer.as_secs_f64() / copy_transfer.as_secs_f64(),
         group(args.users.into())
     );
     Ok(Exit::Success)
@@ -117,44 +124,70 @@ async fn copy_load(args: &PostgresBench) -> Result<Duration, Failure> {
     Ok(started.elapsed())
 }
 
+/// The `user` table's quoted column names and types.
+fn user_columns() -> (Vec<String>, Vec<ColumnType>) {
+    let table = user_table();
+    (table.columns.iter().map(|c| format!("\"{}\"", c.name)).collect(), table.columns.iter().map(|c| c.ty).collect())
+}
+
+/// `CREATE TABLE` for the `user` columns and the sync-time column, then `extra` columns.
+fn create_table(name: &str, extra: &str) -> String {
+    let (names, types) = user_columns();
+    let mut sql = format!("CREATE TABLE {INSERT_SCHEMA}.{name} (");
+    for (column, ty) in names.iter().zip(&types) {
+        let _ = write!(sql, "{column} {}, ", inlet_postgres::sql_type(*ty));
+    }
+    let _ = write!(sql, "_inlet_synced timestamptz NOT NULL DEFAULT now(){extra}); ");
+    sql
+}
+
 /// The baseline: the same table, the same conversions and the same rule (a row never moves
 /// back to an older `updatedAt`), written with prepared multi-row INSERT statements.
 async fn insert_load(client: &Client, args: &PostgresBench) -> Result<Duration, Failure> {
-    let table = user_table();
-    let names: Vec<String> = table.columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
-    let types: Vec<ColumnType> = table.columns.iter().map(|c| c.ty).collect();
-    let rows_per_statement = args.insert_rows as usize;
+    let (names, _) = user_columns();
     let pages = initial_pages(args.users, args.insert_rows)?;
-
     let started = Instant::now();
-    let mut create = format!("CREATE SCHEMA {INSERT_SCHEMA}; CREATE TABLE {INSERT_SCHEMA}.\"user\" (");
-    for (name, ty) in names.iter().zip(&types) {
-        let _ = write!(create, "{name} {}, ", inlet_postgres::sql_type(*ty));
-    }
-    create.push_str("_inlet_synced timestamptz NOT NULL DEFAULT now(), _inlet_deleted boolean NOT NULL DEFAULT false, PRIMARY KEY (\"id\"))");
+    let create = format!(
+        "CREATE SCHEMA {INSERT_SCHEMA}; {}",
+        create_table("\"user\"", ", _inlet_deleted boolean NOT NULL DEFAULT false, PRIMARY KEY (\"id\")")
+    );
     client.batch_execute(&create).await.map_err(sql_failure)?;
+    let updates: Vec<String> = names.iter().map(|n| format!("{n} = EXCLUDED.{n}")).collect();
+    let on_conflict = format!(
+        " ON CONFLICT (\"id\") DO UPDATE SET {}, _inlet_synced = now() WHERE t.\"updatedAt\" <= EXCLUDED.\"updatedAt\"",
+        updates.join(", ")
+    );
+    insert_pages(client, args, pages, "\"user\"", &on_conflict).await?;
+    Ok(started.elapsed())
+}
+
+/// Writes `pages` into `table` (aliased `t`) with prepared multi-row INSERTs ending in
+/// `tail`, committing every `--transaction-rows` rows.
+async fn insert_pages(
+    client: &Client,
+    args: &PostgresBench,
+    pages: Vec<Vec<Record>>,
+    table: &str,
+    tail: &str,
+) -> Result<(), Failure> {
+    let (names, types) = user_columns();
     let statement = |rows: usize| {
-        let mut sql = format!("INSERT INTO {INSERT_SCHEMA}.\"user\" AS t ({}) VALUES ", names.join(", "));
+        let mut sql = format!("INSERT INTO {INSERT_SCHEMA}.{table} AS t ({}) VALUES ", names.join(", "));
         for row in 0..rows {
             let placeholders: Vec<String> = (1..=names.len()).map(|c| format!("${}", row * names.len() + c)).collect();
             let _ = write!(sql, "{}({})", if row == 0 { "" } else { ", " }, placeholders.join(", "));
         }
-        let updates: Vec<String> = names.iter().map(|n| format!("{n} = EXCLUDED.{n}")).collect();
-        let _ = write!(
-            sql,
-            " ON CONFLICT (\"id\") DO UPDATE SET {}, _inlet_synced = now() WHERE t.\"updatedAt\" <= EXCLUDED.\"updatedAt\"",
-            updates.join(", ")
-        );
+        sql.push_str(tail);
         sql
     };
-    let full = client.prepare(&statement(rows_per_statement)).await.map_err(sql_failure)?;
+    let full = client.prepare(&statement(args.insert_rows as usize)).await.map_err(sql_failure)?;
     let mut in_transaction = 0usize;
     client.batch_execute("BEGIN").await.map_err(sql_failure)?;
     for page in pages {
         let params = parameters(page, &types)?;
         let rows = params.len() / names.len();
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
-        if rows == rows_per_statement {
+        if rows == args.insert_rows as usize {
             client.execute(&full, &refs).await.map_err(sql_failure)?;
         } else {
             client.execute(statement(rows).as_str(), &refs).await.map_err(sql_failure)?;
@@ -165,8 +198,41 @@ async fn insert_load(client: &Client, args: &PostgresBench) -> Result<Duration, 
             in_transaction = 0;
         }
     }
+    client.batch_execute("COMMIT").await.map_err(sql_failure)
+}
+
+/// Binary COPY and multi-row INSERT of the same rows into tables without key or merge: what
+/// each costs on the wire and in parsing, apart from index maintenance.
+async fn transfers(client: &Client, args: &PostgresBench) -> Result<(Duration, Duration), Failure> {
+    let (names, types) = user_columns();
+    let create = format!("{}{}", create_table("copied", ""), create_table("inserted", ""));
+    client.batch_execute(&create).await.map_err(sql_failure)?;
+
+    let pages = initial_pages(args.users, args.insert_rows)?;
+    let wire: Vec<Type> =
+        types.iter().map(|ty| if *ty == ColumnType::UtcDateTime { Type::TIMESTAMPTZ } else { Type::TEXT }).collect();
+    let started = Instant::now();
+    client.batch_execute("BEGIN").await.map_err(sql_failure)?;
+    let sink = client
+        .copy_in(&format!("COPY {INSERT_SCHEMA}.copied ({}) FROM STDIN (FORMAT binary)", names.join(", ")))
+        .await
+        .map_err(sql_failure)?;
+    let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &wire));
+    for page in pages {
+        let params = parameters(page, &types)?;
+        for row in params.chunks(names.len()) {
+            let refs: Vec<&(dyn ToSql + Sync)> = row.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+            writer.as_mut().write(&refs).await.map_err(sql_failure)?;
+        }
+    }
+    writer.finish().await.map_err(sql_failure)?;
     client.batch_execute("COMMIT").await.map_err(sql_failure)?;
-    Ok(started.elapsed())
+    let copied = started.elapsed();
+
+    let pages = initial_pages(args.users, args.insert_rows)?;
+    let started = Instant::now();
+    insert_pages(client, args, pages, "inserted", "").await?;
+    Ok((copied, started.elapsed()))
 }
 
 /// The statement parameters of `records`, each value converted to its column's type.
