@@ -22,7 +22,7 @@ use crate::cli::{Exit, Failure};
 #[derive(Args, Debug)]
 pub struct PostgresBench {
     /// Users loaded by each method.
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     users: u32,
     /// Rows per INSERT statement of the baseline (9 parameters a row; PostgreSQL takes at
     /// most 65,535 parameters a statement).
