@@ -69,11 +69,19 @@ const T1: &str = "2026-01-01T00:00:01Z";
 const T2: &str = "2026-01-01T00:00:02Z";
 
 async fn run(connector: &Scripted, warehouse: &MemoryWarehouse) -> Result<inlet_engine::SyncReport, SyncError> {
+    run_with(connector, warehouse, &SyncOptions::default()).await
+}
+
+async fn run_with(
+    connector: &Scripted,
+    warehouse: &MemoryWarehouse,
+    options: &SyncOptions,
+) -> Result<inlet_engine::SyncReport, SyncError> {
     sync(
         connector,
         &Configuration::default(),
         warehouse.destination(),
-        &SyncOptions::default(),
+        options,
         Arc::new(Silent),
         std::future::pending(),
     )
@@ -284,16 +292,7 @@ async fn small_batches_and_commits_keep_memory_bounded_without_losing_anything()
         commit_delay: std::time::Duration::from_millis(10),
         commit_interval: std::time::Duration::ZERO,
     };
-    let report = sync(
-        &scripted(steps),
-        &Configuration::default(),
-        warehouse.destination(),
-        &options,
-        Arc::new(Silent),
-        std::future::pending(),
-    )
-    .await
-    .unwrap();
+    let report = run_with(&scripted(steps), &warehouse, &options).await.unwrap();
     assert_eq!(live_ids(&warehouse).len(), 5000);
     assert_eq!(cursor(&warehouse), 4999);
     assert!(report.commits >= 10, "commits of at most 500 rows: {}", report.commits);
@@ -311,16 +310,7 @@ async fn small_checkpoints_from_a_slow_source_share_transactions() {
     for interval in [std::time::Duration::ZERO, SyncOptions::default().commit_interval] {
         let warehouse = MemoryWarehouse::new();
         let options = SyncOptions { commit_interval: interval, ..SyncOptions::default() };
-        let report = sync(
-            &scripted(steps.clone()),
-            &Configuration::default(),
-            warehouse.destination(),
-            &options,
-            Arc::new(Silent),
-            std::future::pending(),
-        )
-        .await
-        .unwrap();
+        let report = run_with(&scripted(steps.clone()), &warehouse, &options).await.unwrap();
         assert_eq!(live_ids(&warehouse).len(), 400, "every row, whatever the interval");
         assert_eq!(cursor(&warehouse), 399, "and the last state");
         commits.push(report.commits);
