@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use duckdb::types::{TimeUnit, Value as Db};
 use duckdb::{Connection, params_from_iter};
+use inlet_engine::sql::{UpsertClauses, quote};
 use inlet_engine::{
     ColumnSpec, Destination, DestinationError, DestinationErrorKind, SavedState, Segment, StoredRow, TableSpec,
     Transaction, columns, failpoint,
@@ -35,10 +36,6 @@ pub struct DuckDbDestination {
 }
 
 /// Double-quotes an identifier.
-fn quote(identifier: &str) -> String {
-    format!("\"{}\"", identifier.replace('"', "\"\""))
-}
-
 /// The DuckDB type of a column type.
 pub fn sql_type(ty: ColumnType) -> String {
     match ty {
@@ -224,34 +221,20 @@ impl DuckDbDestination {
             rows.iter().map(|r| (r.values.iter().map(to_duckdb).collect(), r.deleted)),
         )?;
         let target = self.target(&spec.name);
-        let names: Vec<String> = spec.columns.iter().map(|c| quote(&c.name)).collect();
-        let keys: Vec<String> = spec.primary_key.iter().map(|&k| quote(&spec.columns[k].name)).collect();
-        let newest = match spec.version {
-            Some(v) => format!("{} DESC NULLS LAST, _inlet_seq DESC", quote(&spec.columns[v].name)),
-            None => "_inlet_seq DESC".into(),
-        };
-        let mut sets: Vec<String> =
-            names.iter().filter(|n| !keys.contains(n)).map(|n| format!("{n} = excluded.{n}")).collect();
-        sets.push(format!("{0} = excluded.{0}", columns::SYNCED));
-        sets.push(format!("{0} = excluded.{0}", columns::DELETED));
-        let guard = spec
-            .version
-            .map(|v| {
-                let v = quote(&spec.columns[v].name);
-                format!(" WHERE excluded.{v} IS NULL OR {target}.{v} IS NULL OR excluded.{v} >= {target}.{v}")
-            })
-            .unwrap_or_default();
+        let merge = UpsertClauses::new(spec, &target);
         let sql = format!(
             "INSERT INTO {target} ({cols}, {synced}, {deleted}) \
              SELECT {cols}, ?::TIMESTAMPTZ, _inlet_row_deleted FROM temp.{stage} \
              QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {newest}) = 1 \
              ON CONFLICT ({keys}) DO UPDATE SET {sets}{guard}; ",
-            cols = names.join(", "),
+            cols = merge.columns,
             synced = columns::SYNCED,
             deleted = columns::DELETED,
             stage = quote(&stage),
-            keys = keys.join(", "),
-            sets = sets.join(", "),
+            keys = merge.keys,
+            sets = merge.sets,
+            newest = merge.newest,
+            guard = merge.guard,
         );
         self.connection.execute(&sql, [synced]).map_err(write_error(format!("cannot merge rows into {target}")))?;
         self.connection

@@ -16,6 +16,7 @@ pub mod conformance;
 mod destination;
 pub mod failpoint;
 mod memory;
+pub mod sql;
 mod sync;
 mod tables;
 mod writer;

@@ -16,6 +16,7 @@ use std::fmt::Write as _;
 
 use bytes::Bytes;
 use futures_util::pin_mut;
+use inlet_engine::sql::{UpsertClauses, quote};
 use inlet_engine::{
     ColumnSpec, Destination, DestinationError, DestinationErrorKind, Patch, Row, SavedState, Segment, StoredRow,
     TableSpec, Transaction, columns, failpoint,
@@ -34,10 +35,6 @@ pub fn redact(url: &str) -> String {
         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_owned(),
     }
-}
-
-fn quote(identifier: &str) -> String {
-    format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
 /// The PostgreSQL type of a column type.
@@ -300,33 +297,19 @@ impl PostgresDestination {
         let stage = self.stage(spec, &all, "rows")?;
         self.copy(&stage, &all, rows.iter().map(|r| (r.values.clone(), r.deleted)))?;
         let target = self.target(&spec.name);
-        let names: Vec<String> = spec.columns.iter().map(|c| quote(&c.name)).collect();
-        let keys: Vec<String> = spec.primary_key.iter().map(|&k| quote(&spec.columns[k].name)).collect();
-        let newest = match spec.version {
-            Some(v) => format!("{} DESC NULLS LAST, _inlet_seq DESC", quote(&spec.columns[v].name)),
-            None => "_inlet_seq DESC".into(),
-        };
-        let mut sets: Vec<String> =
-            names.iter().filter(|n| !keys.contains(n)).map(|n| format!("{n} = excluded.{n}")).collect();
-        sets.push(format!("{0} = excluded.{0}", columns::SYNCED));
-        sets.push(format!("{0} = excluded.{0}", columns::DELETED));
-        let guard = spec
-            .version
-            .map(|v| {
-                let v = quote(&spec.columns[v].name);
-                format!(" WHERE excluded.{v} IS NULL OR {target}.{v} IS NULL OR excluded.{v} >= {target}.{v}")
-            })
-            .unwrap_or_default();
+        let merge = UpsertClauses::new(spec, &target);
         let sql = format!(
             "INSERT INTO {target} ({cols}, {synced}, {deleted}) \
              SELECT DISTINCT ON ({keys}) {cols}, $1::timestamptz, _inlet_row_deleted FROM pg_temp.{stage} ORDER BY {keys}, {newest} \
              ON CONFLICT ({keys}) DO UPDATE SET {sets}{guard}",
-            cols = names.join(", "),
+            cols = merge.columns,
             synced = columns::SYNCED,
             deleted = columns::DELETED,
             stage = quote(&stage),
-            keys = keys.join(", "),
-            sets = sets.join(", "),
+            keys = merge.keys,
+            sets = merge.sets,
+            newest = merge.newest,
+            guard = merge.guard,
         );
         self.runtime
             .block_on(self.client.execute(&sql, &[&synced]))

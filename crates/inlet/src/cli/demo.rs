@@ -11,6 +11,7 @@ use inlet_playground::{ChangeBatch, DeleteMode, PlaygroundConfig, RunningPlaygro
 use inlet_sdk::{Configuration, Value};
 
 use super::progress::group;
+use super::target::Choice;
 use super::{Exit, Failure, runtime};
 
 /// Arguments of `inlet demo`.
@@ -42,16 +43,8 @@ struct Outcome {
 
 /// Runs the demo.
 pub fn run(args: DemoArgs) -> Result<Exit, Failure> {
-    for file in [args.warehouse.clone(), PathBuf::from(format!("{}.wal", args.warehouse.display()))] {
-        if file.exists() {
-            std::fs::remove_file(&file).map_err(|e| {
-                Failure::new(
-                    Exit::Destination,
-                    anyhow::Error::new(e).context(format!("cannot replace {}", file.display())),
-                )
-            })?;
-        }
-    }
+    // Made anew at each run.
+    Choice::DuckDb { path: args.warehouse.clone(), schema: "main".into() }.discard()?;
     runtime()?.block_on(async {
         let config = PlaygroundConfig { users: args.users, seed: 7, delete_mode: DeleteMode::Tombstone, ..Default::default() };
         let playground = inlet_playground::start(config, "127.0.0.1:0".parse().expect("an address")).await.map_err(|e| Failure::from(anyhow::Error::new(e)))?;

@@ -12,6 +12,7 @@ use inlet_playground::{ChangesConfig, DeleteMode, FaultsConfig, PlaygroundConfig
 use super::bench::Lcg;
 use super::demo::{STRATEGIES, stored_facts};
 use super::progress::group;
+use super::target::Choice;
 use super::{Exit, Failure, runtime};
 
 /// Arguments of `inlet soak`.
@@ -92,54 +93,6 @@ pub fn run(args: SoakArgs) -> Result<Exit, Failure> {
     Ok(if totals.lost + totals.duplicated + totals.extra == 0 { Exit::Success } else { Exit::Failed })
 }
 
-/// Where one round writes.
-enum Place {
-    DuckDb(PathBuf),
-    Postgres { url: String, schema: String },
-}
-
-impl Place {
-    fn args(&self) -> Vec<String> {
-        match self {
-            Place::DuckDb(path) => vec!["--warehouse".into(), path.display().to_string()],
-            Place::Postgres { url, schema } => {
-                vec!["--destination".into(), url.clone(), "--schema".into(), schema.clone()]
-            }
-        }
-    }
-
-    fn rows(&self) -> Result<Vec<inlet_engine::StoredRow>, Failure> {
-        match self {
-            Place::DuckDb(path) => inlet_duckdb::read_rows(path, "main", "user").map_err(Failure::destination),
-            Place::Postgres { url, schema } => {
-                let (url, schema) = (url.clone(), schema.clone());
-                std::thread::spawn(move || {
-                    inlet_postgres::PostgresDestination::open(&url, &schema).and_then(|mut d| d.rows("user"))
-                })
-                .join()
-                .expect("the reading thread")
-                .map_err(Failure::destination)
-            }
-        }
-    }
-
-    fn remove(&self) {
-        match self {
-            Place::DuckDb(path) => {
-                let _ = std::fs::remove_file(path);
-                let _ = std::fs::remove_file(format!("{}.wal", path.display()));
-            }
-            Place::Postgres { url, schema } => {
-                let (url, schema) = (url.clone(), schema.clone());
-                let _ = std::thread::spawn(move || {
-                    inlet_postgres::PostgresDestination::open(&url, &schema).and_then(|mut d| d.drop_schema())
-                })
-                .join();
-            }
-        }
-    }
-}
-
 /// Data requests the playground has served.
 fn served(playground: &RunningPlayground) -> u64 {
     playground
@@ -174,10 +127,10 @@ async fn soak_round(
         .await
         .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
     let place = match &args.destination {
-        Some(url) => Place::Postgres { url: url.clone(), schema: format!("soak_{}_{round}", args.seed) },
-        None => Place::DuckDb(args.dir.join(format!("round-{round}.db"))),
+        Some(url) => Choice::Postgres { url: url.clone(), schema: format!("soak_{}_{round}", args.seed) },
+        None => Choice::DuckDb { path: args.dir.join(format!("round-{round}.db")), schema: "main".into() },
     };
-    place.remove();
+    let _ = place.discard();
     let mut json: serde_json::Value = serde_json::from_str(extra).expect("valid JSON");
     json["strategy"] = strategy.into();
     json["base_url"] = format!("{}{endpoint}", playground.url()).into();
@@ -192,7 +145,7 @@ async fn soak_round(
     let mut syncs = 0;
     let sync = || {
         let mut command = tokio::process::Command::new(exe);
-        command.arg("sync").arg("--config").arg(&config_path).args(place.args()).env("INLET_LOG", "off");
+        command.arg("sync").arg("--config").arg(&config_path).args(place.command_args()).env("INLET_LOG", "off");
         command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).kill_on_drop(true);
         command
     };
@@ -230,7 +183,7 @@ async fn soak_round(
             "round {round} ({strategy}): three syncs in a row failed on a quiet source"
         )));
     }
-    let comparison = playground.truth().compare(stored_facts(&place.rows()?), strategy == "step_size");
+    let comparison = playground.truth().compare(stored_facts(&place.rows("user")?), strategy == "step_size");
     let faults = playground.faults_injected();
     let injected =
         faults.server_errors + faults.throttled + faults.cut_bodies + faults.malformed_bodies + faults.bad_records;
@@ -246,7 +199,7 @@ async fn soak_round(
         if comparison.is_exact() { "equal to the source".to_owned() } else { format!("DIFFERS: {comparison:?}") };
     playground.stop().await;
     if comparison.is_exact() {
-        place.remove();
+        let _ = place.discard();
         let _ = std::fs::remove_file(&config_path);
     }
     Ok(format!(

@@ -59,6 +59,57 @@ impl Choice {
     }
 }
 
+impl Choice {
+    /// The flags that select this destination on `inlet`'s command line.
+    pub fn command_args(&self) -> Vec<String> {
+        let (flag, place, schema) = match self {
+            Choice::DuckDb { path, schema } => ("--warehouse", path.display().to_string(), schema),
+            Choice::Postgres { url, schema } => ("--destination", url.clone(), schema),
+        };
+        vec![flag.into(), place, "--schema".into(), schema.clone()]
+    }
+
+    /// Every row of `table`, read without taking the destination's lock.
+    pub fn rows(&self, table: &str) -> Result<Vec<inlet_engine::StoredRow>, Failure> {
+        match self {
+            Choice::DuckDb { path, schema } => inlet_duckdb::read_rows(path, schema, table),
+            Choice::Postgres { url, schema } => {
+                off_runtime(|| inlet_postgres::PostgresDestination::open(url, schema).and_then(|mut d| d.rows(table)))
+            }
+        }
+        .map_err(Failure::destination)
+    }
+
+    /// Deletes everything: the DuckDB file and its write-ahead log, or the PostgreSQL schema.
+    pub fn discard(&self) -> Result<(), Failure> {
+        match self {
+            Choice::DuckDb { path, .. } => {
+                for file in [path.clone(), PathBuf::from(format!("{}.wal", path.display()))] {
+                    if file.exists() {
+                        std::fs::remove_file(&file).map_err(|e| {
+                            Failure::new(
+                                super::Exit::Destination,
+                                anyhow::Error::new(e).context(format!("cannot delete {}", file.display())),
+                            )
+                        })?;
+                    }
+                }
+                Ok(())
+            }
+            Choice::Postgres { url, schema } => {
+                off_runtime(|| inlet_postgres::PostgresDestination::open(url, schema).and_then(|mut d| d.drop_schema()))
+                    .map_err(Failure::destination)
+            }
+        }
+    }
+}
+
+/// Runs `work` on a thread of its own: the PostgreSQL destination drives a runtime of its
+/// own, which cannot start inside the caller's.
+fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(work).join().expect("a destination thread"))
+}
+
 impl Target {
     /// Takes the destination keys out of `configuration` and decides where to write: flags
     /// win over the configuration, which wins over the defaults.

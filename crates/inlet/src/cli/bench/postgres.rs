@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use inlet_connectors::user_table;
 use inlet_engine::{Silent, SyncOptions};
-use inlet_sdk::{ColumnType, Configuration, Record, Value};
+use inlet_sdk::{ColumnType, Configuration, Record, Table, Value};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls};
@@ -124,18 +124,17 @@ async fn copy_load(args: &PostgresBench) -> Result<Duration, Failure> {
     Ok(started.elapsed())
 }
 
-/// The `user` table's quoted column names and types.
-fn user_columns() -> (Vec<String>, Vec<ColumnType>) {
-    let table = user_table();
-    (table.columns.iter().map(|c| format!("\"{}\"", c.name)).collect(), table.columns.iter().map(|c| c.ty).collect())
+/// The quoted names of `table`'s columns.
+fn quoted_names(table: &Table) -> Vec<String> {
+    table.columns.iter().map(|c| format!("\"{}\"", c.name)).collect()
 }
 
 /// `CREATE TABLE` for the `user` columns and the sync-time column, then `extra` columns.
 fn create_table(name: &str, extra: &str) -> String {
-    let (names, types) = user_columns();
+    let table = user_table();
     let mut sql = format!("CREATE TABLE {INSERT_SCHEMA}.{name} (");
-    for (column, ty) in names.iter().zip(&types) {
-        let _ = write!(sql, "{column} {}, ", inlet_postgres::sql_type(*ty));
+    for (quoted, column) in quoted_names(&table).iter().zip(&table.columns) {
+        let _ = write!(sql, "{quoted} {}, ", inlet_postgres::sql_type(column.ty));
     }
     let _ = write!(sql, "_inlet_synced timestamptz NOT NULL DEFAULT now(){extra}); ");
     sql
@@ -144,7 +143,7 @@ fn create_table(name: &str, extra: &str) -> String {
 /// The baseline: the same table, the same conversions and the same rule (a row never moves
 /// back to an older `updatedAt`), written with prepared multi-row INSERT statements.
 async fn insert_load(client: &Client, args: &PostgresBench) -> Result<Duration, Failure> {
-    let (names, _) = user_columns();
+    let names = quoted_names(&user_table());
     let pages = initial_pages(args.users, args.insert_rows)?;
     let started = Instant::now();
     let create = format!(
@@ -170,7 +169,8 @@ async fn insert_pages(
     table: &str,
     tail: &str,
 ) -> Result<(), Failure> {
-    let (names, types) = user_columns();
+    let user = user_table();
+    let names = quoted_names(&user);
     let statement = |rows: usize| {
         let mut sql = format!("INSERT INTO {INSERT_SCHEMA}.{table} AS t ({}) VALUES ", names.join(", "));
         for row in 0..rows {
@@ -184,7 +184,7 @@ async fn insert_pages(
     let mut in_transaction = 0usize;
     client.batch_execute("BEGIN").await.map_err(sql_failure)?;
     for page in pages {
-        let params = parameters(page, &types)?;
+        let params = parameters(page, &user)?;
         let rows = params.len() / names.len();
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
         if rows == args.insert_rows as usize {
@@ -204,13 +204,17 @@ async fn insert_pages(
 /// Binary COPY and multi-row INSERT of the same rows into tables without key or merge: what
 /// each costs on the wire and in parsing, apart from index maintenance.
 async fn transfers(client: &Client, args: &PostgresBench) -> Result<(Duration, Duration), Failure> {
-    let (names, types) = user_columns();
+    let table = user_table();
+    let names = quoted_names(&table);
     let create = format!("{}{}", create_table("copied", ""), create_table("inserted", ""));
     client.batch_execute(&create).await.map_err(sql_failure)?;
 
     let pages = initial_pages(args.users, args.insert_rows)?;
-    let wire: Vec<Type> =
-        types.iter().map(|ty| if *ty == ColumnType::UtcDateTime { Type::TIMESTAMPTZ } else { Type::TEXT }).collect();
+    let wire: Vec<Type> = table
+        .columns
+        .iter()
+        .map(|c| if c.ty == ColumnType::UtcDateTime { Type::TIMESTAMPTZ } else { Type::TEXT })
+        .collect();
     let started = Instant::now();
     client.batch_execute("BEGIN").await.map_err(sql_failure)?;
     let sink = client
@@ -219,7 +223,7 @@ async fn transfers(client: &Client, args: &PostgresBench) -> Result<(Duration, D
         .map_err(sql_failure)?;
     let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &wire));
     for page in pages {
-        let params = parameters(page, &types)?;
+        let params = parameters(page, &table)?;
         for row in params.chunks(names.len()) {
             let refs: Vec<&(dyn ToSql + Sync)> = row.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
             writer.as_mut().write(&refs).await.map_err(sql_failure)?;
@@ -236,15 +240,15 @@ async fn transfers(client: &Client, args: &PostgresBench) -> Result<(Duration, D
 }
 
 /// The statement parameters of `records`, each value converted to its column's type.
-fn parameters(records: Vec<Record>, types: &[ColumnType]) -> Result<Vec<Box<dyn ToSql + Sync + Send>>, Failure> {
-    let table = user_table();
-    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::with_capacity(records.len() * types.len());
+fn parameters(records: Vec<Record>, table: &Table) -> Result<Vec<Box<dyn ToSql + Sync + Send>>, Failure> {
+    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::with_capacity(records.len() * table.columns.len());
     for mut record in records {
-        for (column, ty) in table.columns.iter().zip(types) {
+        for column in &table.columns {
             let value = record.remove(&column.name).unwrap_or(Value::Null);
-            let value = ty.convert(value).map_err(|e| Failure::from(anyhow::anyhow!("column {}: {e}", column.name)))?;
+            let value =
+                column.ty.convert(value).map_err(|e| Failure::from(anyhow::anyhow!("column {}: {e}", column.name)))?;
             params.push(match value {
-                Value::Null if *ty == ColumnType::UtcDateTime => Box::new(None::<jiff::Timestamp>),
+                Value::Null if column.ty == ColumnType::UtcDateTime => Box::new(None::<jiff::Timestamp>),
                 Value::Null => Box::new(None::<String>),
                 Value::Timestamp(t) => Box::new(t),
                 Value::String(s) => Box::new(s),

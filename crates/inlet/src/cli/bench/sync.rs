@@ -183,12 +183,12 @@ async fn run_in(args: &SyncBench, exe: &Path, endpoint: &str, dir: &Path) -> Res
                     }
                     Warehouse::Postgres => Choice::Postgres { url: args.postgres.clone(), schema: BENCH_SCHEMA.into() },
                 };
-                clear(&target)?;
+                target.discard()?;
                 let load = measure_in_child(exe, Phase::Load, &config, users, page, &target)?;
-                clear(&target)?;
+                target.discard()?;
                 let sync = measure_in_child(exe, Phase::Sync, &config, users, page, &target)?;
                 let nothing_new = quiet_sync(exe, &config, &target)?;
-                clear(&target)?;
+                target.discard()?;
                 let limit = fetch.seconds.max(load.seconds);
                 println!(
                     "{:>9} {:>5} {:<9} {:>11} {:>5} {:>11} {:>5} {:>11} {:>5} {:>10.2} {:>5} ms",
@@ -214,42 +214,6 @@ async fn run_in(args: &SyncBench, exe: &Path, endpoint: &str, dir: &Path) -> Res
          only. nothing: `inlet sync` run again when nothing changed, wall time end to end."
     );
     Ok(Exit::Success)
-}
-
-/// Empties the benchmark's target: deletes the DuckDB file, or drops the PostgreSQL schema.
-fn clear(target: &Choice) -> Result<(), Failure> {
-    match target {
-        Choice::DuckDb { path, .. } => {
-            for file in [path.clone(), PathBuf::from(format!("{}.wal", path.display()))] {
-                if file.exists() {
-                    std::fs::remove_file(&file).map_err(|e| Failure::from(anyhow::Error::new(e)))?;
-                }
-            }
-            Ok(())
-        }
-        // The PostgreSQL destination drives its own runtime: it cannot run inside this one.
-        Choice::Postgres { url, schema } => std::thread::scope(|s| {
-            s.spawn(|| {
-                inlet_postgres::PostgresDestination::open(url, schema)
-                    .and_then(|mut destination| destination.drop_schema())
-            })
-            .join()
-            .expect("the thread dropping the schema")
-        })
-        .map_err(Failure::destination),
-    }
-}
-
-/// The arguments that select `target` on `inlet sync`'s command line.
-fn target_args(target: &Choice) -> Vec<String> {
-    match target {
-        Choice::DuckDb { path, schema } => {
-            vec!["--warehouse".into(), path.display().to_string(), "--schema".into(), schema.clone()]
-        }
-        Choice::Postgres { url, schema } => {
-            vec!["--destination".into(), url.clone(), "--schema".into(), schema.clone()]
-        }
-    }
 }
 
 /// Runs one measurement in a child process and checks that it moved every user.
@@ -295,7 +259,7 @@ fn quiet_sync(exe: &Path, config: &Path, target: &Choice) -> Result<std::time::D
         .arg("sync")
         .arg("--config")
         .arg(config)
-        .args(target_args(target))
+        .args(target.command_args())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()
