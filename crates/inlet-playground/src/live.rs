@@ -29,8 +29,11 @@ pub(crate) struct Clock {
 }
 
 impl Clock {
-    pub(crate) fn running(origin: UnixSeconds) -> Self {
-        Clock { origin, started: Some(Instant::now()), pushed: Mutex::new(Duration::ZERO) }
+    /// A clock at `origin` plus `past_origin` now (the fraction of a second the wall clock is
+    /// already past a whole-second origin), running at the wall clock's pace.
+    pub(crate) fn running(origin: UnixSeconds, past_origin: Duration) -> Self {
+        let started = Instant::now().checked_sub(past_origin).unwrap_or_else(Instant::now);
+        Clock { origin, started: Some(started), pushed: Mutex::new(Duration::ZERO) }
     }
 
     pub(crate) fn manual(origin: UnixSeconds) -> Self {

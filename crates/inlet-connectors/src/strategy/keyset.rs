@@ -37,6 +37,9 @@ pub(crate) struct KeysetWalk {
     group: Option<TieGroup>,
     /// Rows with `updatedAt` in the walk's range seen by this walk.
     pub rows_seen: u64,
+    /// The newest `updatedAt` any keyset page showed, in range or beyond: an instant of the
+    /// API's own clock that has passed.
+    pub newest: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -62,7 +65,15 @@ struct TieGroup {
 
 impl KeysetWalk {
     pub(crate) fn new(from: i64, until: Option<i64>, group_page: Option<u32>) -> Self {
-        KeysetWalk { next: Some(Next::Since(from)), cursor: from, until, group_page, group: None, rows_seen: 0 }
+        KeysetWalk {
+            next: Some(Next::Since(from)),
+            cursor: from,
+            until,
+            group_page,
+            group: None,
+            rows_seen: 0,
+            newest: None,
+        }
     }
 
     /// Every row updated before this instant has been read (the inclusive restart point).
@@ -126,6 +137,7 @@ impl KeysetWalk {
             return;
         };
         let len = rows.len() as u64;
+        self.newest = rows.iter().map(|r| r.updated_at).chain(self.newest).max();
         let beyond = rows.iter().any(|r| self.until.is_some_and(|u| r.updated_at >= u));
         for row in rows {
             self.emit(row, out);

@@ -66,6 +66,10 @@ pub struct PriorityFirst {
     phase: Phase,
     /// Historical windows read during this sync.
     pub windows: u64,
+    /// A first sync: its walks start at this machine's clock, which the API's may trail.
+    first: bool,
+    /// The newest `updatedAt` the API showed during this sync.
+    newest: Option<i64>,
 }
 
 impl PriorityFirst {
@@ -94,12 +98,20 @@ impl PriorityFirst {
             group_page,
             phase: Phase::Incremental(KeysetWalk::new(incremental, None, group_page)),
             windows: 0,
+            first: state.is_empty(),
+            newest: None,
         })
     }
 
     fn checkpoint(&self) -> Emit {
+        // A first sync started at this machine's `now`. A row the API changes during it gets
+        // an `updatedAt` of the API's clock, which may trail ours: saved as it is, `now` could
+        // hide such rows for ever. The newest `updatedAt` the API has shown is an instant its
+        // clock has passed, so every later change is at or after it (nothing shown: the limit).
+        let incremental =
+            if self.first { self.newest.unwrap_or(self.limit).min(self.incremental) } else { self.incremental };
         let cursors = Cursors {
-            incremental_cursor: format_instant(self.incremental),
+            incremental_cursor: format_instant(incremental),
             historical_cursor: format_instant(self.historical),
             historical_limit: format_instant(self.limit),
         };
@@ -158,6 +170,7 @@ impl Strategy for PriorityFirst {
         match &mut self.phase {
             Phase::Incremental(walk) => {
                 walk.on_answer(answer, out)?;
+                self.newest = self.newest.max(walk.newest);
                 let (cursor, done) = (walk.cursor(), walk.is_done());
                 if cursor > self.incremental || done {
                     self.incremental = self.incremental.max(cursor);
@@ -169,6 +182,7 @@ impl Strategy for PriorityFirst {
             }
             Phase::History { walk, low } => {
                 walk.on_answer(answer, out)?;
+                self.newest = self.newest.max(walk.newest);
                 if walk.is_done() {
                     let (empty, low) = (walk.rows_seen == 0, *low);
                     self.historical = low;

@@ -238,6 +238,23 @@ async fn priority_first_commits_recent_data_first_and_fails_on_errors() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priority_first_does_not_lose_changes_when_the_api_clock_trails_this_machine() {
+    // The API's clock is ten minutes behind ours: a first sync that saved its own `now` as
+    // the incremental cursor would never ask for rows the API changes after it.
+    let behind = jiff::Timestamp::now().as_second() - 600;
+    let p = playground(PlaygroundConfig { now: Some(behind), ..recent(300) }).await;
+    let warehouse = MemoryWarehouse::new();
+    let configuration =
+        configuration(&p, "priority_first", serde_json::json!({"historical_limit": "2020-01-01T00:00:00Z"}));
+    run(&configuration, &warehouse).await.unwrap();
+    p.advance_clock(std::time::Duration::from_secs(60));
+    let changed = p.change(ChangeBatch { updates: 4, inserts: 2, ..Default::default() });
+    assert_eq!(changed.updated.len() + changed.inserted.len(), 6);
+    run(&configuration, &warehouse).await.unwrap();
+    assert_matches_truth(&warehouse, &p.truth(), false);
+}
+
 /// Syncs `configuration` every minute for half an hour while users change on a replica that
 /// lags up to ten minutes; then waits out the lag and syncs once more. Returns the users changed.
 async fn sync_through_lag(

@@ -58,7 +58,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl App {
     fn new(config: PlaygroundConfig, authority: String) -> Self {
-        let now = config.now.unwrap_or_else(wall_clock_now);
+        // Without a configured `now`, the clock follows the wall clock to the fraction of a
+        // second, as the reference's timestamps do.
+        let (now, past_origin) = config.now.map_or_else(wall_clock_now, |now| (now, Duration::ZERO));
         let layout = Layout::new(
             config.seed,
             config.users,
@@ -67,7 +69,7 @@ impl App {
             config.ties.as_ref(),
             config.gaps.as_ref(),
         );
-        let clock = if config.manual_clock { Clock::manual(now) } else { Clock::running(now) };
+        let clock = if config.manual_clock { Clock::manual(now) } else { Clock::running(now, past_origin) };
         let dataset = Dataset::new(Arc::new(layout), config.delete_mode);
         App {
             live: Live::new(dataset, clock, config.changes.clone(), config.replica_lag_seconds),
@@ -82,8 +84,10 @@ impl App {
     }
 }
 
-fn wall_clock_now() -> UnixSeconds {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+/// The wall clock: whole seconds since the epoch, and the fraction of a second past them.
+fn wall_clock_now() -> (UnixSeconds, Duration) {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    (since_epoch.as_secs() as i64, Duration::from_nanos(u64::from(since_epoch.subsec_nanos())))
 }
 
 /// Why a playground could not start.
