@@ -68,3 +68,18 @@ fn another_schema_is_another_connector() {
     assert!(inlet_duckdb::saved_state(&duckdb.path, "offset").unwrap().is_none());
     assert!(inlet_duckdb::saved_state(&duckdb.path, "keyset").unwrap().is_some());
 }
+
+#[test]
+fn tables_from_earlier_versions_keep_their_key_constraint_and_merge_the_same() {
+    let mut duckdb = DuckDb::new();
+    std::fs::create_dir_all(duckdb.path.parent().unwrap()).unwrap();
+    let connection = duckdb::Connection::open(&duckdb.path).unwrap();
+    connection
+        .execute_batch(
+            "CREATE TABLE main.item (id BIGINT, name VARCHAR, updated TIMESTAMPTZ, _inlet_synced TIMESTAMPTZ NOT NULL, \
+             _inlet_deleted BOOLEAN NOT NULL DEFAULT false, PRIMARY KEY (id))",
+        )
+        .unwrap();
+    drop(connection);
+    conformance::random_upserts_match_the_reference(&mut duckdb);
+}

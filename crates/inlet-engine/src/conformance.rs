@@ -284,13 +284,118 @@ pub fn a_failed_commit_changes_nothing(h: &mut dyn Harness) {
     let tx = Transaction { tables: &tables, segments: &segments, state: &state, synced_at: jiff::Timestamp::now() };
     assert!(d.commit(&tx).is_err(), "a key that is not a number cannot be written");
     assert_eq!(d.saved_state().expect("readable"), Some(saved(1)), "the state is the last commit's");
-    commit(d.as_mut(), &tables, vec![Segment::Upserts { table: 0, rows: vec![row(3, "after", 0)] }], &saved(3));
+    let after = vec![row(2, "b after", 0), row(3, "after", 0)];
+    commit(d.as_mut(), &tables, vec![Segment::Upserts { table: 0, rows: after }], &saved(3));
     drop(d);
     assert_eq!(
         items(h),
-        [(1, "a".into(), false), (3, "after".into(), false)],
-        "the destination is usable after a failure"
+        [(1, "a".into(), false), (2, "b after".into(), false), (3, "after".into(), false)],
+        "the destination is usable after a failure, also for the keys of the failed commit"
     );
+}
+
+/// A later session replaces the rows an earlier one stored, never repeats them, with single
+/// and composite keys.
+pub fn later_sessions_merge_with_stored_rows(h: &mut dyn Harness) {
+    let visit = spec(
+        "visit",
+        &[("site", ColumnType::String), ("n", ColumnType::Long), ("note", ColumnType::String)],
+        &[0, 1],
+        None,
+    );
+    let tables = [item(), visit];
+    let visit_row = |site: &str, n: i64, note: &str| Row {
+        values: vec![Value::String(site.into()), Value::Int(n), Value::String(note.into())],
+        deleted: false,
+    };
+    let mut d = h.open();
+    let segments = vec![
+        Segment::Upserts { table: 0, rows: vec![row(1, "a", 5), row(2, "b", 5)] },
+        Segment::Upserts { table: 1, rows: vec![visit_row("x", 1, "one"), visit_row("x", 2, "two")] },
+    ];
+    commit(d.as_mut(), &tables, segments, &saved(1));
+    drop(d);
+    let mut d = h.open();
+    let segments = vec![
+        Segment::Upserts { table: 0, rows: vec![row(1, "newer", 6), row(2, "older", 4), row(3, "new", 0)] },
+        Segment::Upserts { table: 1, rows: vec![visit_row("x", 1, "one again"), visit_row("y", 1, "other site")] },
+    ];
+    commit(d.as_mut(), &tables, segments, &saved(2));
+    drop(d);
+    assert_eq!(items(h), [(1, "newer".into(), false), (2, "b".into(), false), (3, "new".into(), false)]);
+    let visits: Vec<(String, String)> = h
+        .rows("visit")
+        .into_iter()
+        .map(|r| {
+            let text = |c: &str| r.record.get(c).and_then(Value::as_str).unwrap_or("").to_owned();
+            let n = r.record.get("n").map(ToString::to_string).unwrap_or_default();
+            (format!("{}/{n}", text("site")), text("note"))
+        })
+        .collect();
+    let expected = [("x/1", "one again"), ("x/2", "two"), ("y/1", "other site")];
+    assert_eq!(visits, expected.map(|(k, n)| (k.to_owned(), n.to_owned())));
+}
+
+/// A later session changes a few rows of a table a hundred times larger: updated, kept
+/// (older), added, each once.
+pub fn a_few_changes_to_a_big_table(h: &mut dyn Harness) {
+    let tables = [item()];
+    let mut d = h.open();
+    let rows = (0..2_000).map(|id| row(id, "stored", 5)).collect();
+    commit(d.as_mut(), &tables, vec![Segment::Upserts { table: 0, rows }], &saved(1));
+    drop(d);
+    let mut d = h.open();
+    let rows = vec![row(7, "newer", 6), row(8, "older", 4), row(2_000, "new", 0)];
+    commit(d.as_mut(), &tables, vec![Segment::Upserts { table: 0, rows }], &saved(2));
+    drop(d);
+    let stored = items(h);
+    assert_eq!(stored.len(), 2_001, "one row per key");
+    let name = |id: i64| stored.iter().find(|(i, _, _)| *i == id).map(|(_, n, _)| n.as_str());
+    assert_eq!([name(7), name(8), name(2_000), name(9)], [Some("newer"), Some("stored"), Some("new"), Some("stored")]);
+}
+
+/// Many commits over two sessions, keys repeating within and across batches, versions in
+/// any order, some rows deleted: the rows end as in the in-memory reference warehouse.
+pub fn random_upserts_match_the_reference(h: &mut dyn Harness) {
+    let reference = crate::memory::MemoryWarehouse::new();
+    let mut model = reference.destination();
+    let tables = [item()];
+    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move |bound: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % bound
+    };
+    for session in 0..2 {
+        let mut d = h.open();
+        for batch in 0..10 {
+            let rows: Vec<Row> = (0..400)
+                .map(|i| {
+                    let id = next(3_000) as i64;
+                    Row { deleted: next(20) == 0, ..row(id, &format!("s{session} b{batch} r{i}"), next(50) as i64) }
+                })
+                .collect();
+            let state = saved(session * 10 + batch);
+            let segments = vec![Segment::Upserts { table: 0, rows }];
+            commit(d.as_mut(), &tables, segments.clone(), &state);
+            commit(model.as_mut(), &tables, segments, &state);
+        }
+    }
+    let mut stored = items(h);
+    stored.sort();
+    let mut expected: Vec<(i64, String, bool)> = reference
+        .rows("item")
+        .into_iter()
+        .map(|r| {
+            let id = r.record.get("id").and_then(|v| if let Value::Int(i) = v { Some(*i) } else { None });
+            (id.expect("an id"), r.record.get("name").and_then(Value::as_str).unwrap_or("").to_owned(), r.deleted)
+        })
+        .collect();
+    expected.sort();
+    assert!(expected.len() > 2_000, "the workload repeats keys and still covers most of them");
+    assert_eq!(stored.len(), expected.len(), "one row per key");
+    assert_eq!(stored, expected);
 }
 
 /// Clearing the state keeps the data.
@@ -345,7 +450,7 @@ pub fn crash_in_child(child_test: &str, failpoint: &str, location: &Path) -> boo
 /// Every check that needs only a [`Harness`], in order.
 pub fn all(mut fresh: impl FnMut() -> Box<dyn Harness>) {
     type Check = fn(&mut dyn Harness);
-    let checks: [(&str, Check); 11] = [
+    let checks: [(&str, Check); 14] = [
         ("creates_tables_and_saves_state", creates_tables_and_saves_state),
         ("rewriting_a_batch_is_idempotent", rewriting_a_batch_is_idempotent),
         ("duplicates_in_a_batch_keep_the_newest", duplicates_in_a_batch_keep_the_newest),
@@ -357,6 +462,9 @@ pub fn all(mut fresh: impl FnMut() -> Box<dyn Harness>) {
         ("types_round_trip", types_round_trip),
         ("a_failed_commit_changes_nothing", a_failed_commit_changes_nothing),
         ("clearing_the_state_keeps_the_data", clearing_the_state_keeps_the_data),
+        ("later_sessions_merge_with_stored_rows", later_sessions_merge_with_stored_rows),
+        ("random_upserts_match_the_reference", random_upserts_match_the_reference),
+        ("a_few_changes_to_a_big_table", a_few_changes_to_a_big_table),
     ];
     for (name, check) in checks {
         eprintln!("conformance: {name}");

@@ -7,7 +7,7 @@
 //! | name | where |
 //! |---|---|
 //! | `write.before_commit` | the transaction's data and state are written, not yet committed |
-//! | `commit.after` | a commit has returned, the next batch is not yet read |
+//! | `commit.after` | a commit has returned; the writer may be building the next one |
 //! | `batch.mid` | half of a batch's changes are converted, the rest not |
 
 /// Names of the failpoints, for documentation and tests.

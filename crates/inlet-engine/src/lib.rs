@@ -11,6 +11,7 @@
 //!   memory for tests, and the `conformance` feature ships the suite every destination passes.
 //! - [`sync`] runs one sync and reports what it did; [`SyncError`] says why it failed.
 
+mod committer;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod destination;

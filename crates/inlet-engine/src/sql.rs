@@ -9,9 +9,9 @@ pub fn quote(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
-/// The pieces of `INSERT INTO target … SELECT … FROM <staging> ON CONFLICT (keys) DO UPDATE`,
-/// for a staging table with the table's columns plus `_inlet_seq` (arrival order) and
-/// `_inlet_row_deleted`.
+/// The pieces of a merge from a staging table (the table's columns plus `_inlet_seq`, the
+/// arrival order, and `_inlet_row_deleted`) into the target: `INSERT … ON CONFLICT (keys) DO
+/// UPDATE SET sets WHERE guard`, or `UPDATE target SET sets FROM (…) source WHERE … AND guard`.
 pub struct UpsertClauses {
     /// The table's columns, quoted, comma-separated.
     pub columns: String,
@@ -20,16 +20,18 @@ pub struct UpsertClauses {
     /// An `ORDER BY` list that puts each key's newest staged row first: the highest version,
     /// then the last to arrive.
     pub newest: String,
-    /// The `DO UPDATE SET` assignments, from `excluded`.
+    /// The assignments that replace a stored row by the `source` row.
     pub sets: String,
-    /// ` WHERE …` that keeps a stored row newer than the staged one (empty without a version
-    /// column).
+    /// The condition that keeps a stored row newer than the `source` row (`true` without a
+    /// version column).
     pub guard: String,
 }
 
 impl UpsertClauses {
-    /// The clauses for `spec`, whose table is `target` (qualified and quoted).
-    pub fn new(spec: &TableSpec, target: &str) -> Self {
+    /// The clauses for `spec`, whose table is `target` (qualified and quoted), replacing rows
+    /// by those of `source`: `excluded` in `ON CONFLICT`, else a relation with the target's
+    /// columns, bookkeeping ones included.
+    pub fn new(spec: &TableSpec, target: &str, source: &str) -> Self {
         let names: Vec<String> = spec.columns.iter().map(|c| quote(&c.name)).collect();
         let keys: Vec<String> = spec.primary_key.iter().map(|&k| quote(&spec.columns[k].name)).collect();
         let newest = match spec.version {
@@ -37,16 +39,16 @@ impl UpsertClauses {
             None => "_inlet_seq DESC".into(),
         };
         let mut sets: Vec<String> =
-            names.iter().filter(|n| !keys.contains(n)).map(|n| format!("{n} = excluded.{n}")).collect();
-        sets.push(format!("{0} = excluded.{0}", columns::SYNCED));
-        sets.push(format!("{0} = excluded.{0}", columns::DELETED));
+            names.iter().filter(|n| !keys.contains(n)).map(|n| format!("{n} = {source}.{n}")).collect();
+        sets.push(format!("{0} = {source}.{0}", columns::SYNCED));
+        sets.push(format!("{0} = {source}.{0}", columns::DELETED));
         let guard = spec
             .version
             .map(|v| {
                 let v = quote(&spec.columns[v].name);
-                format!(" WHERE excluded.{v} IS NULL OR {target}.{v} IS NULL OR excluded.{v} >= {target}.{v}")
+                format!("{source}.{v} IS NULL OR {target}.{v} IS NULL OR {source}.{v} >= {target}.{v}")
             })
-            .unwrap_or_default();
+            .unwrap_or_else(|| "true".into());
         UpsertClauses { columns: names.join(", "), keys: keys.join(", "), newest, sets: sets.join(", "), guard }
     }
 }

@@ -1,4 +1,6 @@
-//! The writer: a thread that owns the destination, converts records to rows and commits.
+//! The writer: a thread that converts records to rows and decides what each commit holds;
+//! the committer (see [`crate::committer`]) commits one transaction while the writer builds
+//! the next.
 //!
 //! Batches arrive over a bounded channel while the connector keeps fetching. A checkpoint is
 //! committed as soon as the writer has caught up with the connector, or once the open
@@ -13,7 +15,8 @@ use inlet_sdk::{Batch, Change, State, Value};
 use tokio::sync::mpsc::Receiver;
 use tokio::sync::mpsc::error::TryRecvError;
 
-use crate::destination::{Destination, Row, SavedState, Segment, Transaction};
+use crate::committer::{Committed, Committer, Job};
+use crate::destination::{Destination, Row, SavedState, Segment};
 use crate::failpoint;
 use crate::sync::{Observer, SyncError};
 use crate::tables::{DataError, Tables};
@@ -79,13 +82,13 @@ fn push_segment(segments: &mut Vec<Segment>, segment: Segment) {
 }
 
 pub(crate) struct Writer {
-    pub destination: Box<dyn Destination>,
-    pub tables: Tables,
-    pub connector: String,
-    pub policy: CommitPolicy,
-    pub observer: Arc<dyn Observer>,
-    pub ending: Arc<Mutex<Ending>>,
-    /// State of the last commit (or the saved one).
+    committer: Committer,
+    tables: Tables,
+    connector: String,
+    policy: CommitPolicy,
+    observer: Arc<dyn Observer>,
+    ending: Arc<Mutex<Ending>>,
+    /// State of the last transaction handed to the committer (or the saved one).
     committed: State,
     /// Data up to the latest checkpoint, not yet committed, and that checkpoint.
     proven: Pending,
@@ -108,7 +111,7 @@ impl Writer {
         ending: Arc<Mutex<Ending>>,
     ) -> Self {
         Writer {
-            destination,
+            committer: Committer::start(destination, observer.clone()),
             tables,
             connector,
             policy,
@@ -125,8 +128,17 @@ impl Writer {
     }
 
     /// Consumes batches until the connector side hangs up, then commits according to how it
-    /// ended. On an error the receiver is dropped, which stops the connector.
-    pub(crate) fn run(mut self, mut batches: Receiver<Batch>) -> Result<WriterReport, SyncError> {
+    /// ended, and waits for the last commit. On an error the receiver is dropped, which stops
+    /// the connector.
+    pub(crate) fn run(mut self, batches: Receiver<Batch>) -> Result<WriterReport, SyncError> {
+        let outcome = self.consume(batches);
+        // Whatever happened, the commits already handed over finish (or fail) first.
+        let mut report = std::mem::take(&mut self.report);
+        let finished = self.committer.finish(&mut |c| record(&mut report, c)).map_err(SyncError::Destination);
+        outcome.and(finished).map(|()| report)
+    }
+
+    fn consume(&mut self, mut batches: Receiver<Batch>) -> Result<(), SyncError> {
         // Waits for batches with a deadline; the writer runs on a thread of its own.
         let clock =
             tokio::runtime::Builder::new_current_thread().enable_time().build().expect("a timer for the writer thread");
@@ -151,6 +163,10 @@ impl Writer {
                         }
                         self.commit(true)?;
                     }
+                    // Idle until the next batch: let the commit in flight finish first, so
+                    // that its failure stops the connector at once.
+                    let report = &mut self.report;
+                    self.committer.wait(&mut |c| record(report, c)).map_err(SyncError::Destination)?;
                     match batches.blocking_recv() {
                         Some(batch) => batch,
                         None => break,
@@ -171,7 +187,7 @@ impl Writer {
         if pending || (ending == Ending::Completed && !self.tables_created) {
             self.commit(ending != Ending::Failed)?;
         }
-        Ok(self.report)
+        Ok(())
     }
 
     /// Absorbs `batch`; when one of its records cannot be written, commits the batches
@@ -188,6 +204,8 @@ impl Writer {
     }
 
     fn absorb(&mut self, batch: Batch) -> Result<(), SyncError> {
+        let report = &mut self.report;
+        self.committer.poll(&mut |c| record(report, c)).map_err(SyncError::Destination)?;
         for warning in &batch.warnings {
             self.observer.warning(warning);
         }
@@ -255,28 +273,28 @@ impl Writer {
             pending.append(std::mem::take(&mut self.unproven));
         }
         let state = self.checkpoint.take().unwrap_or_else(|| self.committed.clone());
-        let specs = self.tables.specs();
-        let saved = SavedState { connector: self.connector.clone(), state };
-        let transaction = Transaction {
-            tables: &specs,
-            segments: &pending.segments,
-            state: &saved,
-            synced_at: jiff::Timestamp::now(),
+        let job = Job {
+            tables: self.tables.specs(),
+            segments: pending.segments,
+            state: SavedState { connector: self.connector.clone(), state },
         };
-        let rows = transaction.row_count();
-        let started = Instant::now();
-        self.destination.commit(&transaction).map_err(SyncError::Destination)?;
-        failpoint::hit("commit.after");
+        self.committed = job.state.state.clone();
+        let report = &mut self.report;
+        self.committer.send(job, &mut |c| record(report, c)).map_err(SyncError::Destination)?;
+        // The committer creates the tables and columns in order: later transactions may rely
+        // on them (if this one fails, so does the sync).
         self.tables.settle_all();
         self.tables_created = true;
         self.opened = None;
-        self.report.commits += 1;
-        self.report.rows += rows as u64;
-        self.committed = saved.state;
-        self.report.last_state = Some(self.committed.clone());
-        self.observer.committed(rows, started.elapsed(), &self.committed);
         Ok(())
     }
+}
+
+/// Counts a finished commit in `report`.
+fn record(report: &mut WriterReport, committed: Committed) {
+    report.commits += 1;
+    report.rows += committed.rows as u64;
+    report.last_state = Some(committed.state);
 }
 
 fn key_of(tables: &Tables, table: usize, values: &[Value]) -> Vec<Value> {

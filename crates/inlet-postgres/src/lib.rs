@@ -297,11 +297,11 @@ impl PostgresDestination {
         let stage = self.stage(spec, &all, "rows")?;
         self.copy(&stage, &all, rows.iter().map(|r| (r.values.clone(), r.deleted)))?;
         let target = self.target(&spec.name);
-        let merge = UpsertClauses::new(spec, &target);
+        let merge = UpsertClauses::new(spec, &target, "excluded");
         let sql = format!(
             "INSERT INTO {target} ({cols}, {synced}, {deleted}) \
              SELECT DISTINCT ON ({keys}) {cols}, $1::timestamptz, _inlet_row_deleted FROM pg_temp.{stage} ORDER BY {keys}, {newest} \
-             ON CONFLICT ({keys}) DO UPDATE SET {sets}{guard}",
+             ON CONFLICT ({keys}) DO UPDATE SET {sets} WHERE {guard}",
             cols = merge.columns,
             synced = columns::SYNCED,
             deleted = columns::DELETED,
