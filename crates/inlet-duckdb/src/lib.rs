@@ -372,9 +372,37 @@ impl DuckDbDestination {
         let certainly_new =
             format!("{insert} staged WHERE NOT EXISTS (SELECT 1 FROM {CANDIDATES} c WHERE c.seq = staged._inlet_seq)");
         self.connection.execute(&certainly_new, [synced.clone()]).map_err(merge_error())?;
-        // Every candidate whose key is stored counts as updated, even when the stored row
-        // is newer and keeps its values: then only a count short of the candidates needs
-        // the second scan of the table, for the keys it lacks.
+        let candidates: usize = self
+            .connection
+            .query_row(
+                &format!("SELECT count(*) FROM {stage} WHERE _inlet_seq IN (SELECT seq FROM {CANDIDATES})"),
+                [],
+                |r| r.get(0),
+            )
+            .map_err(merge_error())?;
+        let staged = format!(
+            "(SELECT {cols}, ?::TIMESTAMPTZ AS {synced}, _inlet_row_deleted AS {deleted} \
+             FROM {stage} WHERE _inlet_seq IN (SELECT seq FROM {CANDIDATES})) staged",
+            cols = merge.columns,
+            synced = columns::SYNCED,
+            deleted = columns::DELETED,
+        );
+        // Rows stored at the same version are replaced first: joining on the version too lets
+        // DuckDB skip the row groups whose versions differ, so the rows a sync reads again at
+        // its cursor cost a few row groups, not the whole table.
+        if let Some(version) = spec.version {
+            let v = quote(&spec.columns[version].name);
+            let same = format!(
+                "UPDATE {target} SET {sets} FROM {staged} WHERE {matches} AND {target}.{v} = staged.{v}",
+                sets = merge.sets
+            );
+            if self.connection.execute(&same, [synced.clone()]).map_err(merge_error())? == candidates {
+                return Ok(());
+            }
+        }
+        // Every candidate whose key is stored counts as updated, even when the stored row is
+        // newer and keeps its values: then only a count short of the candidates needs the
+        // second scan of the table, for the keys it lacks.
         let assignments: Vec<String> = spec
             .columns
             .iter()
@@ -384,24 +412,8 @@ impl DuckDbDestination {
             .chain([columns::SYNCED.to_owned(), columns::DELETED.to_owned()])
             .map(|c| format!("{c} = CASE WHEN {guard} THEN staged.{c} ELSE {target}.{c} END", guard = merge.guard))
             .collect();
-        let update = format!(
-            "UPDATE {target} SET {assignments} FROM (SELECT {cols}, ?::TIMESTAMPTZ AS {synced}, _inlet_row_deleted AS {deleted} \
-             FROM {stage} WHERE _inlet_seq IN (SELECT seq FROM {CANDIDATES})) staged WHERE {matches}",
-            assignments = assignments.join(", "),
-            cols = merge.columns,
-            synced = columns::SYNCED,
-            deleted = columns::DELETED,
-        );
-        let stored = self.connection.execute(&update, [synced.clone()]).map_err(merge_error())?;
-        let candidates: usize = self
-            .connection
-            .query_row(
-                &format!("SELECT count(*) FROM {stage} WHERE _inlet_seq IN (SELECT seq FROM {CANDIDATES})"),
-                [],
-                |r| r.get(0),
-            )
-            .map_err(merge_error())?;
-        if stored < candidates {
+        let update = format!("UPDATE {target} SET {} FROM {staged} WHERE {matches}", assignments.join(", "));
+        if self.connection.execute(&update, [synced.clone()]).map_err(merge_error())? < candidates {
             let missing = format!(
                 "{insert} staged WHERE _inlet_seq IN (SELECT seq FROM {CANDIDATES}) AND NOT EXISTS (SELECT 1 FROM {target} WHERE {matches})"
             );
