@@ -280,19 +280,22 @@ impl DuckDbDestination {
             let target = self.target(&spec.name);
             let sql = format!("SELECT hash({}) FROM {target}", key_list(spec));
             let read_error = write_error(format!("cannot read the keys of {target}"));
-            let hashes: Vec<u64> = self
+            let batches: Vec<_> = self
                 .connection
                 .prepare(&sql)
-                .and_then(|mut statement| {
-                    Ok(statement
-                        .query_arrow([])?
-                        .flat_map(|batch| {
-                            let column = batch.column(0).as_any().downcast_ref::<UInt64Array>().cloned();
-                            column.map(|c| c.values().to_vec()).unwrap_or_default()
-                        })
-                        .collect())
-                })
+                .and_then(|mut statement| Ok(statement.query_arrow([])?.collect()))
                 .map_err(read_error)?;
+            let mut hashes = Vec::new();
+            for batch in batches {
+                // A missing key would be taken for a new one and written twice: no guessing.
+                let column = batch.column(0).as_any().downcast_ref::<UInt64Array>().ok_or_else(|| {
+                    DestinationError::new(
+                        DestinationErrorKind::Write,
+                        format!("cannot read the keys of {target}: DuckDB's hash() did not answer UBIGINT"),
+                    )
+                })?;
+                hashes.extend_from_slice(column.values());
+            }
             self.held.insert(spec.name.clone(), KeyHashes::from_unsorted(hashes));
         }
         Ok(self.held.get_mut(&spec.name))
