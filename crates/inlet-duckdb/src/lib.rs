@@ -278,7 +278,15 @@ impl DuckDbDestination {
                 return Ok(None);
             }
             let target = self.target(&spec.name);
-            let sql = format!("SELECT hash({}) FROM {target}", key_list(spec));
+            // Hashed as the staging table types them (the connector's types), which a table
+            // created by another version of the connector may not share; a stored key that
+            // does not convert cannot equal a staged one.
+            let keys: Vec<String> = spec
+                .primary_key
+                .iter()
+                .map(|&k| format!("TRY_CAST({} AS {})", quote(&spec.columns[k].name), sql_type(spec.columns[k].ty)))
+                .collect();
+            let sql = format!("SELECT hash({}) FROM {target}", keys.join(", "));
             let read_error = write_error(format!("cannot read the keys of {target}"));
             let batches: Vec<_> = self
                 .connection

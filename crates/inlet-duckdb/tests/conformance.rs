@@ -83,3 +83,27 @@ fn tables_from_earlier_versions_keep_their_key_constraint_and_merge_the_same() {
     drop(connection);
     conformance::random_upserts_match_the_reference(&mut duckdb);
 }
+
+#[test]
+fn a_key_stored_with_another_type_is_updated_not_repeated() {
+    let duckdb = DuckDb::new();
+    std::fs::create_dir_all(duckdb.path.parent().unwrap()).unwrap();
+    let connection = duckdb::Connection::open(&duckdb.path).unwrap();
+    connection
+        .execute_batch(
+            "CREATE TABLE main.item (id VARCHAR NOT NULL, name VARCHAR, updated TIMESTAMPTZ, \
+             _inlet_synced TIMESTAMPTZ NOT NULL, _inlet_deleted BOOLEAN NOT NULL DEFAULT false); \
+             INSERT INTO main.item VALUES ('1', 'stored as text', NULL, now(), false)",
+        )
+        .unwrap();
+    drop(connection);
+    let mut destination = DuckDbDestination::open(&duckdb.path, "main").unwrap();
+    conformance::crash_child(&mut destination);
+    drop(destination);
+    let ids: Vec<String> = read_rows(&duckdb.path, "main", "item")
+        .unwrap()
+        .iter()
+        .map(|r| r.record.get("id").unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["\"1\"", "\"2\""], "the key 1, written as a number, replaced the row stored as text");
+}
