@@ -7,7 +7,7 @@
 //! its next batch, or when it finishes.
 
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -27,9 +27,17 @@ pub(crate) struct Job {
 }
 
 /// A commit that succeeded.
-pub(crate) struct Committed {
-    pub rows: usize,
-    pub state: State,
+struct Committed {
+    rows: usize,
+    state: State,
+}
+
+/// What was committed.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CommitReport {
+    pub commits: u64,
+    pub rows: u64,
+    pub last_state: Option<State>,
 }
 
 pub(crate) struct Committer {
@@ -38,6 +46,7 @@ pub(crate) struct Committer {
     /// Transactions handed over whose result is not yet received.
     in_flight: usize,
     thread: Option<JoinHandle<()>>,
+    report: CommitReport,
 }
 
 impl Committer {
@@ -71,19 +80,19 @@ impl Committer {
                 }
             })
             .expect("the commit thread starts");
-        Committer { jobs: Some(jobs), results, in_flight: 0, thread: Some(thread) }
+        Committer { jobs: Some(jobs), results, in_flight: 0, thread: Some(thread), report: CommitReport::default() }
     }
 
-    /// Hands `job` over, once the previous commit is done; `done` receives each commit that
-    /// finished. Fails with the error of a failed commit.
-    pub(crate) fn send(&mut self, job: Job, done: &mut impl FnMut(Committed)) -> Result<(), DestinationError> {
-        self.poll(done)?;
+    /// Hands `job` over, once the previous commit is done. Fails with the error of a failed
+    /// commit.
+    pub(crate) fn send(&mut self, job: Job) -> Result<(), DestinationError> {
+        self.poll()?;
         let handed = self.jobs.as_ref().is_some_and(|jobs| jobs.send(job).is_ok());
         if handed {
             self.in_flight += 1;
         } else {
             // The thread stopped after a failed commit: its error says why.
-            self.finish(done)?;
+            self.finish()?;
             return Err(DestinationError::new(
                 DestinationErrorKind::Write,
                 "the commit thread stopped before taking a transaction",
@@ -92,40 +101,48 @@ impl Committer {
         Ok(())
     }
 
-    /// Passes the commits finished so far to `done`, without waiting.
-    pub(crate) fn poll(&mut self, done: &mut impl FnMut(Committed)) -> Result<(), DestinationError> {
-        loop {
-            match self.results.try_recv() {
-                Ok(result) => {
-                    self.in_flight -= 1;
-                    done(result?);
-                }
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return Ok(()),
-            }
-        }
-    }
-
-    /// Waits until every commit handed over is done, passing each to `done`.
-    pub(crate) fn wait(&mut self, done: &mut impl FnMut(Committed)) -> Result<(), DestinationError> {
-        while self.in_flight > 0 {
-            let Ok(result) = self.results.recv() else {
-                // The thread died without answering: a panic, raised here.
-                return self.finish(done);
-            };
-            self.in_flight -= 1;
-            done(result?);
+    /// Counts the commits finished so far, without waiting; fails with a commit's error.
+    pub(crate) fn poll(&mut self) -> Result<(), DestinationError> {
+        while let Ok(result) = self.results.try_recv() {
+            self.count(result)?;
         }
         Ok(())
     }
 
-    /// Waits for every commit handed over, passing each to `done`; the thread then ends.
-    pub(crate) fn finish(&mut self, done: &mut impl FnMut(Committed)) -> Result<(), DestinationError> {
+    /// Waits until every commit handed over is done.
+    pub(crate) fn wait(&mut self) -> Result<(), DestinationError> {
+        while self.in_flight > 0 {
+            let Ok(result) = self.results.recv() else {
+                // The thread died without answering: a panic, raised here.
+                return self.finish();
+            };
+            self.count(result)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for every commit handed over; the thread then ends.
+    pub(crate) fn finish(&mut self) -> Result<(), DestinationError> {
         self.jobs = None;
         if let Some(thread) = self.thread.take()
             && let Err(panic) = thread.join()
         {
             std::panic::resume_unwind(panic);
         }
-        self.poll(done)
+        self.poll()
+    }
+
+    /// What was committed, once [`finish`](Committer::finish) has returned.
+    pub(crate) fn into_report(self) -> CommitReport {
+        self.report
+    }
+
+    fn count(&mut self, result: Result<Committed, DestinationError>) -> Result<(), DestinationError> {
+        self.in_flight -= 1;
+        let committed = result?;
+        self.report.commits += 1;
+        self.report.rows += committed.rows as u64;
+        self.report.last_state = Some(committed.state);
+        Ok(())
     }
 }

@@ -15,7 +15,7 @@ use inlet_sdk::{Batch, Change, State, Value};
 use tokio::sync::mpsc::Receiver;
 use tokio::sync::mpsc::error::TryRecvError;
 
-use crate::committer::{Committed, Committer, Job};
+use crate::committer::{CommitReport, Committer, Job};
 use crate::destination::{Destination, Row, SavedState, Segment};
 use crate::failpoint;
 use crate::sync::{Observer, SyncError};
@@ -40,14 +40,6 @@ pub(crate) struct CommitPolicy {
     /// A caught-up writer commits only a transaction at least this old; a younger one waits
     /// this long for more batches first.
     pub min_delay: Duration,
-}
-
-/// What the writer did.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct WriterReport {
-    pub commits: u64,
-    pub rows: u64,
-    pub last_state: Option<State>,
 }
 
 #[derive(Default)]
@@ -97,7 +89,6 @@ pub(crate) struct Writer {
     unproven: Pending,
     opened: Option<Instant>,
     tables_created: bool,
-    report: WriterReport,
 }
 
 impl Writer {
@@ -123,19 +114,17 @@ impl Writer {
             unproven: Pending::default(),
             opened: None,
             tables_created: false,
-            report: WriterReport::default(),
         }
     }
 
     /// Consumes batches until the connector side hangs up, then commits according to how it
     /// ended, and waits for the last commit. On an error the receiver is dropped, which stops
     /// the connector.
-    pub(crate) fn run(mut self, batches: Receiver<Batch>) -> Result<WriterReport, SyncError> {
+    pub(crate) fn run(mut self, batches: Receiver<Batch>) -> Result<CommitReport, SyncError> {
         let outcome = self.consume(batches);
         // Whatever happened, the commits already handed over finish (or fail) first.
-        let mut report = std::mem::take(&mut self.report);
-        let finished = self.committer.finish(&mut |c| record(&mut report, c)).map_err(SyncError::Destination);
-        outcome.and(finished).map(|()| report)
+        let finished = self.committer.finish().map_err(SyncError::Destination);
+        outcome.and(finished).map(|()| self.committer.into_report())
     }
 
     fn consume(&mut self, mut batches: Receiver<Batch>) -> Result<(), SyncError> {
@@ -165,8 +154,7 @@ impl Writer {
                     }
                     // Idle until the next batch: let the commit in flight finish first, so
                     // that its failure stops the connector at once.
-                    let report = &mut self.report;
-                    self.committer.wait(&mut |c| record(report, c)).map_err(SyncError::Destination)?;
+                    self.committer.wait().map_err(SyncError::Destination)?;
                     match batches.blocking_recv() {
                         Some(batch) => batch,
                         None => break,
@@ -204,8 +192,7 @@ impl Writer {
     }
 
     fn absorb(&mut self, batch: Batch) -> Result<(), SyncError> {
-        let report = &mut self.report;
-        self.committer.poll(&mut |c| record(report, c)).map_err(SyncError::Destination)?;
+        self.committer.poll().map_err(SyncError::Destination)?;
         for warning in &batch.warnings {
             self.observer.warning(warning);
         }
@@ -279,8 +266,7 @@ impl Writer {
             state: SavedState { connector: self.connector.clone(), state },
         };
         self.committed = job.state.state.clone();
-        let report = &mut self.report;
-        self.committer.send(job, &mut |c| record(report, c)).map_err(SyncError::Destination)?;
+        self.committer.send(job).map_err(SyncError::Destination)?;
         // The committer creates the tables and columns in order: later transactions may rely
         // on them (if this one fails, so does the sync).
         self.tables.settle_all();
@@ -288,13 +274,6 @@ impl Writer {
         self.opened = None;
         Ok(())
     }
-}
-
-/// Counts a finished commit in `report`.
-fn record(report: &mut WriterReport, committed: Committed) {
-    report.commits += 1;
-    report.rows += committed.rows as u64;
-    report.last_state = Some(committed.state);
 }
 
 fn key_of(tables: &Tables, table: usize, values: &[Value]) -> Vec<Value> {
