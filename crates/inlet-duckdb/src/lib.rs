@@ -60,6 +60,13 @@ fn key_list(spec: &TableSpec) -> String {
     spec.primary_key.iter().map(|&k| quote(&spec.columns[k].name)).collect::<Vec<_>>().join(", ")
 }
 
+/// The condition that a row of `target` has the same key as the row aliased `other`.
+fn key_matches(spec: &TableSpec, target: &str, other: &str) -> String {
+    let matches: Vec<String> =
+        spec.primary_key.iter().map(|&k| format!("{target}.{0} = {other}.{0}", quote(&spec.columns[k].name))).collect();
+    matches.join(" AND ")
+}
+
 /// The DuckDB type of a column type.
 pub fn sql_type(ty: ColumnType) -> String {
     match ty {
@@ -352,7 +359,7 @@ impl DuckDbDestination {
             self.connection.execute(&insert, [synced]).map_err(write_error(format!("cannot add rows to {target}")))?;
         } else {
             self.stage_candidates(&maybe)?;
-            self.merge_candidates(spec, &stage, &insert, synced)?;
+            self.merge_candidates(spec, &merge, &stage, &insert, synced)?;
         }
         if let Some(held) = self.held.get_mut(&spec.name) {
             held.insert_all(distinct);
@@ -362,23 +369,19 @@ impl DuckDbDestination {
             .map_err(write_error("cannot empty a staging table"))
     }
 
-    /// Merges the staged rows listed in [`CANDIDATES`] (`insert` adds staged rows to the
-    /// target): the stored ones are updated unless newer, the others added.
+    /// Merges the staged rows listed in [`CANDIDATES`] with `merge`'s clauses (from
+    /// `staged`; `insert` adds staged rows to the target): the stored ones are updated unless
+    /// newer, the others added.
     fn merge_candidates(
         &mut self,
         spec: &TableSpec,
+        merge: &UpsertClauses,
         stage: &str,
         insert: &str,
         synced: Db,
     ) -> Result<(), DestinationError> {
         let target = self.target(&spec.name);
-        let merge = UpsertClauses::new(spec, &target, "staged");
-        let matches: Vec<String> = spec
-            .primary_key
-            .iter()
-            .map(|&k| format!("{target}.{0} = staged.{0}", quote(&spec.columns[k].name)))
-            .collect();
-        let matches = matches.join(" AND ");
+        let matches = key_matches(spec, &target, "staged");
         let merge_error = || write_error(format!("cannot merge rows into {target}"));
         let certainly_new =
             format!("{insert} staged WHERE NOT EXISTS (SELECT 1 FROM {CANDIDATES} c WHERE c.seq = staged._inlet_seq)");
@@ -414,16 +417,7 @@ impl DuckDbDestination {
         // Every candidate whose key is stored counts as updated, even when the stored row is
         // newer and keeps its values: then only a count short of the candidates needs the
         // second scan of the table, for the keys it lacks.
-        let assignments: Vec<String> = spec
-            .columns
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !spec.primary_key.contains(i))
-            .map(|(_, c)| quote(&c.name))
-            .chain([columns::SYNCED.to_owned(), columns::DELETED.to_owned()])
-            .map(|c| format!("{c} = CASE WHEN {guard} THEN staged.{c} ELSE {target}.{c} END", guard = merge.guard))
-            .collect();
-        let update = format!("UPDATE {target} SET {} FROM {staged} WHERE {matches}", assignments.join(", "));
+        let update = format!("UPDATE {target} SET {} FROM {staged} WHERE {matches}", merge.guarded_sets);
         if self.connection.execute(&update, [synced.clone()]).map_err(merge_error())? < candidates {
             let missing = format!(
                 "{insert} staged WHERE _inlet_seq IN (SELECT seq FROM {CANDIDATES}) AND NOT EXISTS (SELECT 1 FROM {target} WHERE {matches})"
@@ -460,16 +454,13 @@ impl DuckDbDestination {
         let stage = self.stage(spec, true)?;
         self.append(&stage, spec.primary_key.len(), keys.iter().map(|k| (k.as_slice(), true)))?;
         let target = self.target(&spec.name);
-        let matches: Vec<String> =
-            spec.primary_key.iter().map(|&k| format!("{target}.{0} = k.{0}", quote(&spec.columns[k].name))).collect();
-        let key_names: Vec<String> = spec.primary_key.iter().map(|&k| quote(&spec.columns[k].name)).collect();
         let sql = format!(
             "UPDATE {target} SET {deleted} = true, {synced} = ?::TIMESTAMPTZ FROM (SELECT DISTINCT {keys} FROM temp.{stage}) k WHERE {matches}",
             deleted = columns::DELETED,
             synced = columns::SYNCED,
-            keys = key_names.join(", "),
+            keys = key_list(spec),
             stage = quote(&stage),
-            matches = matches.join(" AND "),
+            matches = key_matches(spec, &target, "k"),
         );
         self.connection
             .execute(&sql, [synced])

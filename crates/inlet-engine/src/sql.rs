@@ -25,6 +25,9 @@ pub struct UpsertClauses {
     /// The condition that keeps a stored row newer than the `source` row (`true` without a
     /// version column).
     pub guard: String,
+    /// `sets` with `guard` inside each assignment (a stored row newer than the `source` row
+    /// is set to itself): an `UPDATE … FROM` with them counts every key it finds.
+    pub guarded_sets: String,
 }
 
 impl UpsertClauses {
@@ -38,10 +41,12 @@ impl UpsertClauses {
             Some(v) => format!("{} DESC NULLS LAST, _inlet_seq DESC", quote(&spec.columns[v].name)),
             None => "_inlet_seq DESC".into(),
         };
-        let mut sets: Vec<String> =
-            names.iter().filter(|n| !keys.contains(n)).map(|n| format!("{n} = {source}.{n}")).collect();
-        sets.push(format!("{0} = {source}.{0}", columns::SYNCED));
-        sets.push(format!("{0} = {source}.{0}", columns::DELETED));
+        let assigned: Vec<String> = names
+            .iter()
+            .filter(|n| !keys.contains(n))
+            .cloned()
+            .chain([columns::SYNCED.to_owned(), columns::DELETED.to_owned()])
+            .collect();
         let guard = spec
             .version
             .map(|v| {
@@ -49,6 +54,18 @@ impl UpsertClauses {
                 format!("{source}.{v} IS NULL OR {target}.{v} IS NULL OR {source}.{v} >= {target}.{v}")
             })
             .unwrap_or_else(|| "true".into());
-        UpsertClauses { columns: names.join(", "), keys: keys.join(", "), newest, sets: sets.join(", "), guard }
+        let sets: Vec<String> = assigned.iter().map(|n| format!("{n} = {source}.{n}")).collect();
+        let guarded_sets: Vec<String> = assigned
+            .iter()
+            .map(|n| format!("{n} = CASE WHEN {guard} THEN {source}.{n} ELSE {target}.{n} END"))
+            .collect();
+        UpsertClauses {
+            columns: names.join(", "),
+            keys: keys.join(", "),
+            newest,
+            sets: sets.join(", "),
+            guard,
+            guarded_sets: guarded_sets.join(", "),
+        }
     }
 }
