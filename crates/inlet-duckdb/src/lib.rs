@@ -1,10 +1,10 @@
 //! The DuckDB destination: an embedded warehouse in one file.
 //!
-//! Each commit is one DuckDB transaction: tables are created or grown, rows are appended to
-//! temporary staging tables with the Appender (never row-by-row `INSERT`s), merged into the
-//! targets, and the state row is written, then `COMMIT`. A crash at any instant leaves either
-//! the whole transaction or none of it. DuckDB locks the file, so a second sync on the same
-//! warehouse is refused while one runs.
+//! Each transaction of the engine is one DuckDB transaction: tables are created or grown, each
+//! piece of rows is appended to a temporary staging table with the Appender (never row-by-row
+//! `INSERT`s) and merged into its target, and at the end the state row is written, then
+//! `COMMIT`. A crash at any instant leaves either the whole transaction or none of it. DuckDB
+//! locks the file, so a second sync on the same warehouse is refused while one runs.
 //!
 //! Tables declare no `PRIMARY KEY`: DuckDB's key index made loading four times slower and the
 //! file five times larger. inlet keeps one row per key itself: it knows the hashes of the keys
@@ -28,7 +28,7 @@ use duckdb::{Connection, params_from_iter};
 use inlet_engine::sql::{UpsertClauses, quote};
 use inlet_engine::{
     ColumnSpec, Destination, DestinationError, DestinationErrorKind, SavedState, Segment, StoredRow, TableSpec,
-    Transaction, columns, failpoint,
+    columns, failpoint,
 };
 use inlet_sdk::{ColumnType, Decimal, Record, State, Value};
 
@@ -47,6 +47,11 @@ pub struct DuckDbDestination {
     /// The hashes of the keys each table holds, by table, once read in this session. A set
     /// only grows: after a rolled-back commit it holds keys the table lacks, which is safe.
     held: HashMap<String, KeyHashes>,
+    /// Rows staged for each table in this session: when they are many next to the table, its
+    /// key hashes are worth reading.
+    staged_rows: HashMap<String, usize>,
+    /// The sync time of the open transaction's rows; `None` when none is open.
+    synced: Option<Db>,
 }
 
 /// The key of the table's comment (a JSON object) that lists its primary-key columns.
@@ -134,6 +139,8 @@ impl DuckDbDestination {
             known: HashMap::new(),
             staging: HashMap::new(),
             held: HashMap::new(),
+            staged_rows: HashMap::new(),
+            synced: None,
         })
     }
 
@@ -271,10 +278,15 @@ impl DuckDbDestination {
     }
 
     /// The hashes of the keys `spec`'s table holds, read from the table the first time, unless
-    /// the `staged` rows are few next to the table: reading every key costs about one join of
-    /// the staged rows against the table, so a sync that changes a few rows of a big table
-    /// joins them (`None`) instead.
+    /// the rows staged for it in this session, `staged` included, are few next to the table:
+    /// reading every key costs about one join of the staged rows against the table, so a sync
+    /// that changes a few rows of a big table joins them (`None`) instead.
     fn held_keys(&mut self, spec: &TableSpec, staged: usize) -> Result<Option<&mut KeyHashes>, DestinationError> {
+        let staged = {
+            let total = self.staged_rows.entry(spec.name.clone()).or_default();
+            *total += staged;
+            *total
+        };
         if !self.held.contains_key(&spec.name) {
             let sql = "SELECT estimated_size FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?";
             let stored: i64 = self
@@ -504,21 +516,17 @@ impl DuckDbDestination {
         Ok(())
     }
 
-    fn apply(&mut self, tx: &Transaction<'_>) -> Result<(), DestinationError> {
-        self.connection
-            .execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote(&self.schema)))
-            .map_err(write_error(format!("cannot create schema {}", self.schema)))?;
-        for spec in tx.tables {
+    fn apply(&mut self, tables: &[TableSpec], segments: &[Segment], synced: &Db) -> Result<(), DestinationError> {
+        for spec in tables {
             self.ensure_table(spec)?;
         }
-        let synced = Db::Timestamp(TimeUnit::Microsecond, tx.synced_at.as_microsecond());
-        for segment in tx.segments {
+        for segment in segments {
             match segment {
-                Segment::Upserts { table, rows } => self.upsert(&tx.tables[*table], rows, synced.clone())?,
-                Segment::Deletes { table, keys } => self.delete(&tx.tables[*table], keys, synced.clone())?,
-                Segment::Patches { table, patches } => self.patch(&tx.tables[*table], patches, synced.clone())?,
+                Segment::Upserts { table, rows } => self.upsert(&tables[*table], rows, synced.clone())?,
+                Segment::Deletes { table, keys } => self.delete(&tables[*table], keys, synced.clone())?,
+                Segment::Patches { table, patches } => self.patch(&tables[*table], patches, synced.clone())?,
                 Segment::Truncate { table } => {
-                    let target = self.target(&tx.tables[*table].name);
+                    let target = self.target(&tables[*table].name);
                     let sql = format!(
                         "UPDATE {target} SET {0} = true, {1} = ?::TIMESTAMPTZ WHERE NOT {0}",
                         columns::DELETED,
@@ -530,9 +538,24 @@ impl DuckDbDestination {
                 }
             }
         }
-        self.write_state(tx.state, synced)?;
-        failpoint::hit("write.before_commit");
-        self.connection.execute_batch("COMMIT").map_err(write_error("cannot commit"))
+        Ok(())
+    }
+
+    /// The open transaction's sync time, or an error if none is open.
+    fn open_transaction(&self) -> Result<Db, DestinationError> {
+        self.synced.clone().ok_or_else(|| DestinationError::new(DestinationErrorKind::Write, "no transaction is open"))
+    }
+
+    /// Passes `result` on; on an error, first rolls back the open transaction.
+    fn or_roll_back<T>(&mut self, result: Result<T, DestinationError>) -> Result<T, DestinationError> {
+        if result.is_err() {
+            let _ = self.connection.execute_batch("ROLLBACK");
+            self.synced = None;
+            // Tables and staging created by the failed transaction are gone with it.
+            self.known.clear();
+            self.staging.clear();
+        }
+        result
     }
 }
 
@@ -545,16 +568,28 @@ impl Destination for DuckDbDestination {
         read_state(&self.connection, &self.schema)
     }
 
-    fn commit(&mut self, tx: &Transaction<'_>) -> Result<(), DestinationError> {
+    fn begin(&mut self, synced_at: jiff::Timestamp) -> Result<(), DestinationError> {
         self.connection.execute_batch("BEGIN TRANSACTION").map_err(write_error("cannot begin a transaction"))?;
-        let result = self.apply(tx);
-        if result.is_err() {
-            let _ = self.connection.execute_batch("ROLLBACK");
-            // Tables and staging created by the failed transaction are gone with it.
-            self.known.clear();
-            self.staging.clear();
-        }
-        result
+        self.synced = Some(Db::Timestamp(TimeUnit::Microsecond, synced_at.as_microsecond()));
+        let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", quote(&self.schema));
+        let created =
+            self.connection.execute_batch(&sql).map_err(write_error(format!("cannot create schema {}", self.schema)));
+        self.or_roll_back(created)
+    }
+
+    fn write(&mut self, tables: &[TableSpec], segments: &[Segment]) -> Result<(), DestinationError> {
+        let written = self.open_transaction().and_then(|synced| self.apply(tables, segments, &synced));
+        self.or_roll_back(written)
+    }
+
+    fn commit(&mut self, state: &SavedState) -> Result<(), DestinationError> {
+        let committed = self.open_transaction().and_then(|synced| {
+            self.write_state(state, synced)?;
+            failpoint::hit("write.before_commit");
+            self.connection.execute_batch("COMMIT").map_err(write_error("cannot commit"))
+        });
+        self.synced = None;
+        self.or_roll_back(committed)
     }
 
     fn clear_state(&mut self) -> Result<(), DestinationError> {

@@ -1,35 +1,46 @@
-//! The committer: a thread that owns the destination and commits the transactions the writer
-//! hands it, so that the writer converts the next transaction's records meanwhile.
+//! The committer: a thread that owns the destination and writes into it what the writer
+//! hands over, so that the writer converts the next records meanwhile.
 //!
-//! At most one transaction commits at a time and they commit in the order they were handed
-//! over: the hand-over waits until the previous commit is done. After a failed commit the
-//! committer takes nothing more, and the writer learns the error at its next hand-over, at
-//! its next batch, or when it finishes.
+//! Rows arrive in pieces and are written into the open transaction as they come, so neither
+//! thread holds a whole transaction; a commit job then commits it with its state. Jobs are
+//! done one at a time, in the order they were handed over: the hand-over waits until the
+//! previous job is done. After a failure the committer takes nothing more, and the writer
+//! learns the error at its next hand-over, at its next batch, or when it finishes.
 
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use inlet_sdk::State;
 
-use crate::destination::{
-    Destination, DestinationError, DestinationErrorKind, SavedState, Segment, TableSpec, Transaction,
-};
+use crate::destination::{Destination, DestinationError, DestinationErrorKind, SavedState, Segment, TableSpec};
 use crate::failpoint;
 use crate::sync::Observer;
 
-/// A transaction, owned, as the writer hands it over.
-pub(crate) struct Job {
-    pub tables: Vec<TableSpec>,
-    pub segments: Vec<Segment>,
-    pub state: SavedState,
+/// What the writer hands over; either opens a transaction if none is open.
+pub(crate) enum Job {
+    /// Changes to write into the open transaction, with every table as it stands.
+    Write { tables: Vec<TableSpec>, segments: Vec<Segment> },
+    /// Commit the open transaction with this state.
+    Commit(SavedState),
 }
 
 /// A commit that succeeded.
 struct Committed {
     rows: usize,
     state: State,
+}
+
+/// A job's outcome: a commit reports what it committed.
+type Outcome = Result<Option<Committed>, DestinationError>;
+
+/// The transaction open in the destination.
+#[derive(Default)]
+struct Open {
+    rows: usize,
+    /// Time spent in the destination for it so far.
+    busy: Duration,
 }
 
 /// What was committed.
@@ -42,43 +53,22 @@ pub(crate) struct CommitReport {
 
 pub(crate) struct Committer {
     jobs: Option<SyncSender<Job>>,
-    results: Receiver<Result<Committed, DestinationError>>,
-    /// Transactions handed over whose result is not yet received.
+    results: Receiver<Outcome>,
+    /// Jobs handed over whose outcome is not yet received.
     in_flight: usize,
     thread: Option<JoinHandle<()>>,
     report: CommitReport,
 }
 
 impl Committer {
-    /// Starts the thread that commits into `destination`, telling `observer` of each commit.
+    /// Starts the thread that writes into `destination`, telling `observer` of each commit.
     pub(crate) fn start(mut destination: Box<dyn Destination>, observer: Arc<dyn Observer>) -> Self {
         // No buffer: a hand-over completes only when the thread is free to take it.
         let (jobs, inbox) = std::sync::mpsc::sync_channel::<Job>(0);
         let (outbox, results) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("inlet-commit".into())
-            .spawn(move || {
-                for job in inbox {
-                    let transaction = Transaction {
-                        tables: &job.tables,
-                        segments: &job.segments,
-                        state: &job.state,
-                        synced_at: jiff::Timestamp::now(),
-                    };
-                    let rows = transaction.row_count();
-                    let started = Instant::now();
-                    let result = destination.commit(&transaction);
-                    let failed = result.is_err();
-                    if !failed {
-                        failpoint::hit("commit.after");
-                        observer.committed(rows, started.elapsed(), &job.state.state);
-                    }
-                    let _ = outbox.send(result.map(|()| Committed { rows, state: job.state.state }));
-                    if failed {
-                        break;
-                    }
-                }
-            })
+            .spawn(move || serve(destination.as_mut(), observer.as_ref(), inbox, outbox))
             .expect("the commit thread starts");
         Committer { jobs: Some(jobs), results, in_flight: 0, thread: Some(thread), report: CommitReport::default() }
     }
@@ -95,13 +85,13 @@ impl Committer {
             self.finish()?;
             return Err(DestinationError::new(
                 DestinationErrorKind::Write,
-                "the commit thread stopped before taking a transaction",
+                "the commit thread stopped before taking the next rows",
             ));
         }
         Ok(())
     }
 
-    /// Counts the commits finished so far, without waiting; fails with a commit's error.
+    /// Counts the jobs finished so far, without waiting; fails with a job's error.
     pub(crate) fn poll(&mut self) -> Result<(), DestinationError> {
         while let Ok(result) = self.results.try_recv() {
             self.count(result)?;
@@ -109,7 +99,7 @@ impl Committer {
         Ok(())
     }
 
-    /// Waits until every commit handed over is done.
+    /// Waits until every job handed over is done.
     pub(crate) fn wait(&mut self) -> Result<(), DestinationError> {
         while self.in_flight > 0 {
             let Ok(result) = self.results.recv() else {
@@ -121,7 +111,8 @@ impl Committer {
         Ok(())
     }
 
-    /// Waits for every commit handed over; the thread then ends.
+    /// Waits for every job handed over; the thread then ends (a transaction still open is
+    /// abandoned with the destination).
     pub(crate) fn finish(&mut self) -> Result<(), DestinationError> {
         self.jobs = None;
         if let Some(thread) = self.thread.take()
@@ -137,12 +128,49 @@ impl Committer {
         self.report
     }
 
-    fn count(&mut self, result: Result<Committed, DestinationError>) -> Result<(), DestinationError> {
+    fn count(&mut self, outcome: Outcome) -> Result<(), DestinationError> {
         self.in_flight -= 1;
-        let committed = result?;
+        let Some(committed) = outcome? else { return Ok(()) };
         self.report.commits += 1;
         self.report.rows += committed.rows as u64;
         self.report.last_state = Some(committed.state);
         Ok(())
+    }
+}
+
+/// The commit thread: does each job until the writer hangs up or a job fails.
+fn serve(destination: &mut dyn Destination, observer: &dyn Observer, inbox: Receiver<Job>, outbox: Sender<Outcome>) {
+    let mut open = None;
+    for job in inbox {
+        let outcome = perform(destination, observer, &mut open, job);
+        let failed = outcome.is_err();
+        let _ = outbox.send(outcome);
+        if failed {
+            break;
+        }
+    }
+}
+
+fn perform(destination: &mut dyn Destination, observer: &dyn Observer, open: &mut Option<Open>, job: Job) -> Outcome {
+    let started = Instant::now();
+    if open.is_none() {
+        destination.begin(jiff::Timestamp::now())?;
+    }
+    let transaction = open.get_or_insert_with(Open::default);
+    match job {
+        Job::Write { tables, segments } => {
+            destination.write(&tables, &segments)?;
+            failpoint::hit("write.after_rows");
+            transaction.rows += segments.iter().map(Segment::row_count).sum::<usize>();
+            transaction.busy += started.elapsed();
+            Ok(None)
+        }
+        Job::Commit(saved) => {
+            let Open { rows, busy } = open.take().unwrap_or_default();
+            destination.commit(&saved)?;
+            failpoint::hit("commit.after");
+            observer.committed(rows, busy + started.elapsed(), &saved.state);
+            Ok(Some(Committed { rows, state: saved.state }))
+        }
     }
 }

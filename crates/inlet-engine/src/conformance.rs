@@ -6,7 +6,7 @@ use std::path::Path;
 
 use inlet_sdk::{ColumnType, Decimal, State, Value};
 
-use crate::destination::{ColumnSpec, Destination, Patch, Row, SavedState, Segment, TableSpec, Transaction};
+use crate::destination::{ColumnSpec, Destination, Patch, Row, SavedState, Segment, TableSpec};
 use crate::memory::StoredRow;
 
 /// Access to one fresh, empty warehouse location (a file, a schema) for the checks.
@@ -53,9 +53,14 @@ fn saved(cursor: i64) -> SavedState {
     }
 }
 
+/// Commits `segments` with `state` in one transaction, writing one segment at a time as a
+/// sync streams its pieces.
 fn commit(destination: &mut dyn Destination, tables: &[TableSpec], segments: Vec<Segment>, state: &SavedState) {
-    let tx = Transaction { tables, segments: &segments, state, synced_at: jiff::Timestamp::now() };
-    destination.commit(&tx).unwrap_or_else(|e| panic!("commit failed: {e:?}"));
+    destination.begin(jiff::Timestamp::now()).unwrap_or_else(|e| panic!("begin failed: {e:?}"));
+    for segment in &segments {
+        destination.write(tables, std::slice::from_ref(segment)).unwrap_or_else(|e| panic!("write failed: {e:?}"));
+    }
+    destination.commit(state).unwrap_or_else(|e| panic!("commit failed: {e:?}"));
 }
 
 /// `(id, name, deleted)` of every row of `item`.
@@ -267,22 +272,22 @@ pub fn types_round_trip(h: &mut dyn Harness) {
     }
 }
 
-/// A commit that fails part-way changes nothing: neither the rows before the failure in
-/// the same transaction, nor the state.
+/// A transaction that fails part-way changes nothing: neither the rows written before the
+/// failure in the same transaction, nor the state.
 pub fn a_failed_commit_changes_nothing(h: &mut dyn Harness) {
     let mut d = h.open();
     let tables = [item()];
     commit(d.as_mut(), &tables, vec![Segment::Upserts { table: 0, rows: vec![row(1, "a", 0)] }], &saved(1));
     let poison =
         Row { values: vec![Value::String("not a number".into()), Value::String("x".into()), at(0)], deleted: false };
-    let segments = vec![
+    let segments = [
         Segment::Upserts { table: 0, rows: vec![row(1, "changed", 5), row(2, "b", 5)] },
         Segment::Truncate { table: 0 },
         Segment::Upserts { table: 0, rows: vec![poison] },
     ];
-    let state = saved(2);
-    let tx = Transaction { tables: &tables, segments: &segments, state: &state, synced_at: jiff::Timestamp::now() };
-    assert!(d.commit(&tx).is_err(), "a key that is not a number cannot be written");
+    d.begin(jiff::Timestamp::now()).expect("a transaction begins");
+    d.write(&tables, &segments[..2]).expect("the first piece is written");
+    assert!(d.write(&tables, &segments[2..]).is_err(), "a key that is not a number cannot be written");
     assert_eq!(d.saved_state().expect("readable"), Some(saved(1)), "the state is the last commit's");
     let after = vec![row(2, "b after", 0), row(3, "after", 0)];
     commit(d.as_mut(), &tables, vec![Segment::Upserts { table: 0, rows: after }], &saved(3));
@@ -408,6 +413,21 @@ pub fn clearing_the_state_keeps_the_data(h: &mut dyn Harness) {
     assert_eq!(items(h).len(), 1);
 }
 
+/// A transaction with no rows saves its state (as `inlet state set` does), also in a fresh
+/// warehouse.
+pub fn a_state_alone_is_committed(h: &mut dyn Harness) {
+    let mut d = h.open();
+    d.begin(jiff::Timestamp::now()).expect("a transaction begins");
+    d.commit(&saved(4)).expect("a state alone commits");
+    assert_eq!(d.saved_state().expect("readable"), Some(saved(4)));
+    commit(d.as_mut(), &[item()], vec![Segment::Upserts { table: 0, rows: vec![row(1, "a", 0)] }], &saved(5));
+    d.begin(jiff::Timestamp::now()).expect("a transaction begins");
+    d.commit(&saved(6)).expect("a state alone commits");
+    assert_eq!(d.saved_state().expect("readable"), Some(saved(6)));
+    drop(d);
+    assert_eq!(items(h), [(1, "a".into(), false)], "the data stays");
+}
+
 /// Environment variable telling a re-executed test binary to act as a crashing child.
 pub const CHILD: &str = "INLET_CONFORMANCE_CHILD";
 
@@ -450,7 +470,7 @@ pub fn crash_in_child(child_test: &str, failpoint: &str, location: &Path) -> boo
 /// Every check that needs only a [`Harness`], in order.
 pub fn all(mut fresh: impl FnMut() -> Box<dyn Harness>) {
     type Check = fn(&mut dyn Harness);
-    let checks: [(&str, Check); 14] = [
+    let checks: [(&str, Check); 15] = [
         ("creates_tables_and_saves_state", creates_tables_and_saves_state),
         ("rewriting_a_batch_is_idempotent", rewriting_a_batch_is_idempotent),
         ("duplicates_in_a_batch_keep_the_newest", duplicates_in_a_batch_keep_the_newest),
@@ -462,6 +482,7 @@ pub fn all(mut fresh: impl FnMut() -> Box<dyn Harness>) {
         ("types_round_trip", types_round_trip),
         ("a_failed_commit_changes_nothing", a_failed_commit_changes_nothing),
         ("clearing_the_state_keeps_the_data", clearing_the_state_keeps_the_data),
+        ("a_state_alone_is_committed", a_state_alone_is_committed),
         ("later_sessions_merge_with_stored_rows", later_sessions_merge_with_stored_rows),
         ("random_upserts_match_the_reference", random_upserts_match_the_reference),
         ("a_few_changes_to_a_big_table", a_few_changes_to_a_big_table),

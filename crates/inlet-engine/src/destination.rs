@@ -6,13 +6,17 @@ use std::fmt;
 use inlet_sdk::{ColumnType, State, Value};
 use serde::{Deserialize, Serialize};
 
-/// A warehouse. Methods run on the engine's writer thread, one at a time.
+/// A warehouse. Methods run on the engine's commit thread, one at a time.
 ///
-/// The contract:
-/// - [`commit`](Destination::commit) is atomic and durable: when it returns `Ok`, every
-///   change of the transaction and its state are stored; when it returns `Err` (or the
-///   process dies during the call), none of them are.
-/// - Applying the same transaction twice leaves the same rows as applying it once.
+/// A sync streams each transaction into the warehouse: [`begin`](Destination::begin), then
+/// [`write`](Destination::write) as often as there are rows (the engine does not hold a whole
+/// transaction in memory), then [`commit`](Destination::commit) with the state that proves
+/// them. The contract:
+/// - A transaction is atomic and durable: when `commit` returns `Ok`, every change written
+///   since `begin` and the state are stored; when `write` or `commit` returns `Err`, or the
+///   process dies, or the destination is dropped before `commit`, none of them are. After an
+///   `Err` no transaction is open and the destination can begin another.
+/// - Writing the same changes twice leaves the same rows as writing them once.
 /// - A row is never replaced by an older version of itself (see [`TableSpec::version`]).
 /// - [`saved_state`](Destination::saved_state) changes nothing, and returns the state of
 ///   the last successful commit.
@@ -25,10 +29,18 @@ pub trait Destination: Send {
     /// The state of the last commit, with the name of the connector that wrote it.
     fn saved_state(&mut self) -> Result<Option<SavedState>, DestinationError>;
 
-    /// Applies `transaction` atomically (see the trait's contract).
-    fn commit(&mut self, transaction: &Transaction<'_>) -> Result<(), DestinationError>;
+    /// Opens a transaction; every row it writes gets `synced_at` as its sync time.
+    fn begin(&mut self, synced_at: jiff::Timestamp) -> Result<(), DestinationError>;
 
-    /// Forgets the saved state (the data stays): the next sync starts from scratch.
+    /// Creates the `tables` missing and adds the columns they lack, then applies `segments`
+    /// (whose table positions index `tables`) in the open transaction, in order.
+    fn write(&mut self, tables: &[TableSpec], segments: &[Segment]) -> Result<(), DestinationError>;
+
+    /// Saves `state` and commits the open transaction (see the trait's contract).
+    fn commit(&mut self, state: &SavedState) -> Result<(), DestinationError>;
+
+    /// Forgets the saved state (the data stays): the next sync starts from scratch. Not
+    /// called while a transaction is open.
     fn clear_state(&mut self) -> Result<(), DestinationError>;
 }
 
@@ -90,7 +102,7 @@ pub enum Segment {
     /// Insert or replace rows by primary key. The same key may appear several times: the
     /// highest version wins, and among equal versions the last one.
     Upserts {
-        /// Position of the table in [`Transaction::tables`].
+        /// Position of the table in the `tables` given to [`Destination::write`].
         table: usize,
         /// The rows.
         rows: Vec<Row>,
@@ -116,31 +128,15 @@ pub enum Segment {
     },
 }
 
-/// Everything one commit writes.
-#[derive(Debug)]
-pub struct Transaction<'a> {
-    /// Every table of the connector as it stands: create those missing, add missing columns.
-    pub tables: &'a [TableSpec],
-    /// The changes, in order.
-    pub segments: &'a [Segment],
-    /// The state to save with them.
-    pub state: &'a SavedState,
-    /// The value of each written row's sync-time column.
-    pub synced_at: jiff::Timestamp,
-}
-
-impl Transaction<'_> {
-    /// Rows this transaction writes (upserts, patches and deletes).
+impl Segment {
+    /// Rows this segment writes (upserts, patches and deletes; a truncate counts none).
     pub fn row_count(&self) -> usize {
-        self.segments
-            .iter()
-            .map(|s| match s {
-                Segment::Upserts { rows, .. } => rows.len(),
-                Segment::Patches { patches, .. } => patches.len(),
-                Segment::Deletes { keys, .. } => keys.len(),
-                Segment::Truncate { .. } => 0,
-            })
-            .sum()
+        match self {
+            Segment::Upserts { rows, .. } => rows.len(),
+            Segment::Patches { patches, .. } => patches.len(),
+            Segment::Deletes { keys, .. } => keys.len(),
+            Segment::Truncate { .. } => 0,
+        }
     }
 }
 

@@ -6,12 +6,13 @@
 //!
 //! | name | where |
 //! |---|---|
+//! | `write.after_rows` | a piece of rows is written into the open transaction, no state yet |
 //! | `write.before_commit` | the transaction's data and state are written, not yet committed |
 //! | `commit.after` | a commit has returned; the writer may be building the next one |
 //! | `batch.mid` | half of a batch's changes are converted, the rest not |
 
 /// Names of the failpoints, for documentation and tests.
-pub const NAMES: [&str; 3] = ["write.before_commit", "commit.after", "batch.mid"];
+pub const NAMES: [&str; 4] = ["write.after_rows", "write.before_commit", "commit.after", "batch.mid"];
 
 /// Aborts the process here if `INLET_FAILPOINT` names this point and its count is reached.
 #[cfg(feature = "failpoints")]

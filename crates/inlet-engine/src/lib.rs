@@ -3,8 +3,8 @@
 //! duplicates nothing.
 //!
 //! ```text
-//! connector.update ──Batch──► bounded channel ──► writer thread ──Transaction──► Destination
-//!      (async, fetching ahead)                 (convert, coalesce)        (data + state, atomic)
+//! connector.update ──Batch──► bounded channel ──► writer thread ──pieces, commit──► commit thread ──► Destination
+//!      (async, fetching ahead)                 (convert, coalesce)                            (data + state, atomic)
 //! ```
 //!
 //! - [`Destination`] is the contract a warehouse implements; [`MemoryWarehouse`] is one in
@@ -24,7 +24,7 @@ mod writer;
 
 pub use destination::{
     ColumnSpec, Destination, DestinationError, DestinationErrorKind, Patch, Row, SavedState, Segment, TableSpec,
-    Transaction, columns,
+    columns,
 };
 pub use memory::{MemoryWarehouse, StoredRow};
 pub use sync::{Observer, Silent, SyncError, SyncOptions, SyncReport, sync};

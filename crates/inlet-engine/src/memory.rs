@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use inlet_sdk::{Record, Value};
 
 use crate::destination::{
-    ColumnSpec, Destination, DestinationError, DestinationErrorKind, SavedState, Segment, TableSpec, Transaction,
+    ColumnSpec, Destination, DestinationError, DestinationErrorKind, SavedState, Segment, TableSpec,
 };
 
 /// One row as stored.
@@ -32,6 +32,8 @@ struct Warehouse {
     tables: BTreeMap<String, Table>,
     state: Option<SavedState>,
     commits: u64,
+    /// Rows of the largest `write` of the committed transactions.
+    largest_write: usize,
     failing_commits: u64,
 }
 
@@ -49,7 +51,7 @@ impl MemoryWarehouse {
 
     /// A destination writing here.
     pub fn destination(&self) -> Box<dyn Destination> {
-        Box::new(MemoryDestination { warehouse: self.clone() })
+        Box::new(MemoryDestination { warehouse: self.clone(), open: None })
     }
 
     fn lock(&self) -> MutexGuard<'_, Warehouse> {
@@ -76,6 +78,11 @@ impl MemoryWarehouse {
         self.lock().commits
     }
 
+    /// Rows of the largest call to `write` in the transactions committed so far.
+    pub fn largest_write(&self) -> usize {
+        self.lock().largest_write
+    }
+
     /// Makes the next `n` commits fail (nothing of them is applied).
     pub fn fail_commits(&self, n: u64) {
         self.lock().failing_commits = n;
@@ -84,6 +91,15 @@ impl MemoryWarehouse {
 
 struct MemoryDestination {
     warehouse: MemoryWarehouse,
+    /// The open transaction: its sync time and what it wrote, applied at commit.
+    open: Option<(jiff::Timestamp, Vec<Write>)>,
+}
+
+/// One call to `write`: the tables as they stood, and the segments.
+type Write = (Vec<TableSpec>, Vec<Segment>);
+
+fn no_transaction() -> DestinationError {
+    DestinationError::new(DestinationErrorKind::Write, "no transaction is open")
 }
 
 fn key_string(values: &[Value]) -> String {
@@ -130,7 +146,19 @@ impl Destination for MemoryDestination {
         Ok(())
     }
 
-    fn commit(&mut self, tx: &Transaction<'_>) -> Result<(), DestinationError> {
+    fn begin(&mut self, synced_at: jiff::Timestamp) -> Result<(), DestinationError> {
+        self.open = Some((synced_at, Vec::new()));
+        Ok(())
+    }
+
+    fn write(&mut self, tables: &[TableSpec], segments: &[Segment]) -> Result<(), DestinationError> {
+        let (_, writes) = self.open.as_mut().ok_or_else(no_transaction)?;
+        writes.push((tables.to_vec(), segments.to_vec()));
+        Ok(())
+    }
+
+    fn commit(&mut self, state: &SavedState) -> Result<(), DestinationError> {
+        let (synced_at, writes) = self.open.take().ok_or_else(no_transaction)?;
         let mut guard = self.warehouse.lock();
         if guard.failing_commits > 0 {
             guard.failing_commits -= 1;
@@ -138,24 +166,28 @@ impl Destination for MemoryDestination {
         }
         // Work on a copy: either all of the transaction lands, or none of it.
         let mut next = guard.clone();
-        for spec in tx.tables {
-            let table = next.tables.entry(spec.name.clone()).or_default();
-            for column in &spec.columns[table.columns.len().min(spec.columns.len())..] {
-                table.columns.push(column.clone());
+        for (tables, segments) in writes {
+            let rows = segments.iter().map(Segment::row_count).sum();
+            next.largest_write = next.largest_write.max(rows);
+            for spec in &tables {
+                let table = next.tables.entry(spec.name.clone()).or_default();
+                for column in &spec.columns[table.columns.len().min(spec.columns.len())..] {
+                    table.columns.push(column.clone());
+                }
+            }
+            for segment in &segments {
+                apply(&mut next, &tables, synced_at, segment);
             }
         }
-        for segment in tx.segments {
-            apply(&mut next, tx, segment);
-        }
-        next.state = Some(tx.state.clone());
+        next.state = Some(state.clone());
         next.commits += 1;
         *guard = next;
         Ok(())
     }
 }
 
-fn apply(warehouse: &mut Warehouse, tx: &Transaction<'_>, segment: &Segment) {
-    let spec_of = |t: usize| &tx.tables[t];
+fn apply(warehouse: &mut Warehouse, tables: &[TableSpec], synced_at: jiff::Timestamp, segment: &Segment) {
+    let spec_of = |t: usize| &tables[t];
     match segment {
         Segment::Upserts { table, rows } => {
             let spec = spec_of(*table);
@@ -173,7 +205,7 @@ fn apply(warehouse: &mut Warehouse, tx: &Transaction<'_>, segment: &Segment) {
                 for (i, column) in spec.columns.iter().enumerate() {
                     record.set(&column.name, row.values.get(i).cloned().unwrap_or(Value::Null));
                 }
-                stored.rows.insert(key, StoredRow { record, deleted: row.deleted, synced_at: tx.synced_at });
+                stored.rows.insert(key, StoredRow { record, deleted: row.deleted, synced_at });
             }
         }
         Segment::Patches { table, patches } => {
@@ -184,7 +216,7 @@ fn apply(warehouse: &mut Warehouse, tx: &Transaction<'_>, segment: &Segment) {
                     for (position, value) in &patch.columns {
                         row.record.set(&spec.columns[*position].name, value.clone());
                     }
-                    row.synced_at = tx.synced_at;
+                    row.synced_at = synced_at;
                 }
             }
         }
@@ -193,7 +225,7 @@ fn apply(warehouse: &mut Warehouse, tx: &Transaction<'_>, segment: &Segment) {
             for key in keys {
                 if let Some(row) = stored.rows.get_mut(&key_string(key)) {
                     row.deleted = true;
-                    row.synced_at = tx.synced_at;
+                    row.synced_at = synced_at;
                 }
             }
         }
@@ -201,7 +233,7 @@ fn apply(warehouse: &mut Warehouse, tx: &Transaction<'_>, segment: &Segment) {
             let stored = warehouse.tables.get_mut(&spec_of(*table).name).expect("created above");
             for row in stored.rows.values_mut().filter(|r| !r.deleted) {
                 row.deleted = true;
-                row.synced_at = tx.synced_at;
+                row.synced_at = synced_at;
             }
         }
     }

@@ -18,8 +18,13 @@ pub struct SyncOptions {
     pub queue_batches: usize,
     /// Changes after which a batch is sent even without a checkpoint.
     pub batch_changes: usize,
-    /// Rows after which the writer commits without waiting to catch up.
+    /// Rows after which the writer commits without waiting to catch up. DuckDB writes a
+    /// transaction of at least 122,880 rows (a row group) to a table straight into its file,
+    /// and a smaller one twice (log, then checkpoint).
     pub commit_rows: usize,
+    /// Proven rows the writer hands over together, to be written into the open transaction
+    /// ahead of its commit: what bounds the rows held in memory.
+    pub piece_rows: usize,
     /// Longest a checkpoint waits for its commit while the writer is behind.
     pub commit_delay: Duration,
     /// Shortest life of a transaction committed because the writer caught up with the
@@ -33,7 +38,8 @@ impl Default for SyncOptions {
         SyncOptions {
             queue_batches: 16,
             batch_changes: 5_000,
-            commit_rows: 50_000,
+            commit_rows: 250_000,
+            piece_rows: 20_000,
             commit_delay: Duration::from_secs(2),
             commit_interval: Duration::from_millis(200),
         }
@@ -77,7 +83,8 @@ pub enum SyncError {
 
 /// Follows a sync as it goes; the engine calls it from its threads.
 pub trait Observer: Send + Sync {
-    /// A transaction of `rows` rows and `state` was committed in `took`.
+    /// A transaction of `rows` rows and `state` was committed; writing and committing it
+    /// took `took` in the destination.
     fn committed(&self, rows: usize, took: Duration, state: &State) {
         let _ = (rows, took, state);
     }
@@ -119,6 +126,7 @@ pub async fn sync<C: Connector>(
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<()>();
     let policy = CommitPolicy {
         max_rows: options.commit_rows,
+        piece_rows: options.piece_rows,
         max_delay: options.commit_delay,
         min_delay: options.commit_interval,
     };

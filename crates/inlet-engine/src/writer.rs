@@ -1,12 +1,14 @@
 //! The writer: a thread that converts records to rows and decides what each commit holds;
-//! the committer (see [`crate::committer`]) commits one transaction while the writer builds
-//! the next.
+//! the committer (see [`crate::committer`]) writes one piece of a transaction while the
+//! writer converts the next.
 //!
 //! Batches arrive over a bounded channel while the connector keeps fetching. A checkpoint is
 //! committed as soon as the writer has caught up with the connector, or once the open
 //! transaction is large or old enough; under load several checkpoints share one transaction,
-//! and the latest state proves them all. Data after the last checkpoint is committed only
-//! when the sync ends normally or is stopped, never when it fails.
+//! and the latest state proves them all. Rows proven by a checkpoint go to the committer in
+//! pieces as they accumulate, so memory holds a few pieces, not a transaction. Data after the
+//! last checkpoint is committed only when the sync ends normally or is stopped, never when it
+//! fails: it stays with the writer until a checkpoint proves it.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,6 +38,8 @@ pub(crate) enum Ending {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct CommitPolicy {
     pub max_rows: usize,
+    /// Proven rows handed to the committer together, ahead of the commit.
+    pub piece_rows: usize,
     pub max_delay: Duration,
     /// A caught-up writer commits only a transaction at least this old; a younger one waits
     /// this long for more batches first.
@@ -82,9 +86,11 @@ pub(crate) struct Writer {
     ending: Arc<Mutex<Ending>>,
     /// State of the last transaction handed to the committer (or the saved one).
     committed: State,
-    /// Data up to the latest checkpoint, not yet committed, and that checkpoint.
+    /// Data up to the latest checkpoint, not yet handed over, and that checkpoint.
     proven: Pending,
     checkpoint: Option<State>,
+    /// Rows handed over into the open transaction, all proven by `checkpoint`.
+    handed: usize,
     /// Data after the latest checkpoint.
     unproven: Pending,
     opened: Option<Instant>,
@@ -111,6 +117,7 @@ impl Writer {
             committed: saved,
             proven: Pending::default(),
             checkpoint: None,
+            handed: 0,
             unproven: Pending::default(),
             opened: None,
             tables_created: false,
@@ -209,10 +216,13 @@ impl Writer {
             self.checkpoint = Some(state);
         }
         let opened = *self.opened.get_or_insert_with(Instant::now);
-        let large = self.proven.rows + self.unproven.rows >= self.policy.max_rows;
+        let large = self.handed + self.proven.rows + self.unproven.rows >= self.policy.max_rows;
         let old = self.checkpoint.is_some() && opened.elapsed() >= self.policy.max_delay;
         if large || old {
             self.commit(true)?;
+        } else if self.proven.rows >= self.policy.piece_rows {
+            let piece = std::mem::take(&mut self.proven);
+            self.hand_over(piece)?;
         }
         Ok(())
     }
@@ -259,19 +269,26 @@ impl Writer {
         if include_unproven {
             pending.append(std::mem::take(&mut self.unproven));
         }
+        // Always handed over, even empty: the tables exist once a sync has committed.
+        self.hand_over(pending)?;
         let state = self.checkpoint.take().unwrap_or_else(|| self.committed.clone());
-        let job = Job {
-            tables: self.tables.specs(),
-            segments: pending.segments,
-            state: SavedState { connector: self.connector.clone(), state },
-        };
-        self.committed = job.state.state.clone();
+        let saved = SavedState { connector: self.connector.clone(), state };
+        self.committed = saved.state.clone();
+        self.committer.send(Job::Commit(saved)).map_err(SyncError::Destination)?;
+        self.handed = 0;
+        self.opened = None;
+        Ok(())
+    }
+
+    /// Hands `pending` over to be written into the open transaction.
+    fn hand_over(&mut self, pending: Pending) -> Result<(), SyncError> {
+        self.handed += pending.rows;
+        let job = Job::Write { tables: self.tables.specs(), segments: pending.segments };
         self.committer.send(job).map_err(SyncError::Destination)?;
-        // The committer creates the tables and columns in order: later transactions may rely
-        // on them (if this one fails, so does the sync).
+        // The committer creates the tables and columns in order: later pieces may rely on
+        // them (if this one fails, so does the sync).
         self.tables.settle_all();
         self.tables_created = true;
-        self.opened = None;
         Ok(())
     }
 }

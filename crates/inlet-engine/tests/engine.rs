@@ -289,6 +289,7 @@ async fn small_batches_and_commits_keep_memory_bounded_without_losing_anything()
         queue_batches: 2,
         batch_changes: 64,
         commit_rows: 500,
+        piece_rows: 150,
         commit_delay: std::time::Duration::from_millis(10),
         commit_interval: std::time::Duration::ZERO,
     };
@@ -296,6 +297,34 @@ async fn small_batches_and_commits_keep_memory_bounded_without_losing_anything()
     assert_eq!(live_ids(&warehouse).len(), 5000);
     assert_eq!(cursor(&warehouse), 4999);
     assert!(report.commits >= 10, "commits of at most 500 rows: {}", report.commits);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_transaction_is_written_in_pieces() {
+    let warehouse = MemoryWarehouse::new();
+    let mut steps = Vec::new();
+    for id in 0..5000 {
+        steps.push(Step::Upsert(id, T1));
+        if id % 100 == 99 {
+            steps.push(Step::Checkpoint(id));
+        }
+    }
+    // Commits only when 2,000 rows are pending, or at the end.
+    let hour = std::time::Duration::from_secs(3600);
+    let options = SyncOptions {
+        batch_changes: 64,
+        commit_rows: 2000,
+        piece_rows: 150,
+        commit_delay: hour,
+        commit_interval: hour,
+        ..SyncOptions::default()
+    };
+    let report = run_with(&scripted(steps), &warehouse, &options).await.unwrap();
+    assert_eq!(live_ids(&warehouse).len(), 5000);
+    assert_eq!(cursor(&warehouse), 4999);
+    assert_eq!(report.commits, 3, "transactions of 2,000 rows, then the rest");
+    // A piece is handed over at 150 proven rows; a checkpoint proves up to 100 more at once.
+    assert!(warehouse.largest_write() < 250, "pieces, not transactions: {} rows", warehouse.largest_write());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

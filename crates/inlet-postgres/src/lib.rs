@@ -1,9 +1,10 @@
 //! The PostgreSQL destination, with the same contract as DuckDB's.
 //!
-//! A commit is one transaction: tables are created or grown, rows are copied into a temporary
-//! staging table with binary `COPY`, merged into the target with
-//! `INSERT … SELECT DISTINCT ON (key) … ON CONFLICT DO UPDATE` (one row per key, the newest,
-//! never replacing a newer version), and the state row is written; then `COMMIT`. A session
+//! Each transaction of the engine is one PostgreSQL transaction: tables are created or grown,
+//! each piece of rows is copied into a temporary staging table with binary `COPY` and merged
+//! into the target with `INSERT … SELECT DISTINCT ON (key) … ON CONFLICT DO UPDATE` (one row
+//! per key, the newest, never replacing a newer version), and at the end the state row is
+//! written; then `COMMIT`. A session
 //! advisory lock on the schema refuses a second sync while one runs; PostgreSQL releases it if
 //! the process dies.
 //!
@@ -19,7 +20,7 @@ use futures_util::pin_mut;
 use inlet_engine::sql::{UpsertClauses, quote};
 use inlet_engine::{
     ColumnSpec, Destination, DestinationError, DestinationErrorKind, Patch, Row, SavedState, Segment, StoredRow,
-    TableSpec, Transaction, columns, failpoint,
+    TableSpec, columns, failpoint,
 };
 use inlet_sdk::{ColumnType, Record, State, Value};
 use postgres_types::{ToSql, Type};
@@ -136,6 +137,8 @@ pub struct PostgresDestination {
     schema: String,
     known: HashMap<String, usize>,
     staging: HashMap<String, usize>,
+    /// The sync time of the open transaction's rows; `None` when none is open.
+    synced: Option<jiff::Timestamp>,
 }
 
 impl PostgresDestination {
@@ -161,6 +164,7 @@ impl PostgresDestination {
             schema: schema.to_owned(),
             known: HashMap::new(),
             staging: HashMap::new(),
+            synced: None,
         };
         // A session that just died (a killed sync) releases its lock when the server notices:
         // allow it a moment before calling the schema busy.
@@ -372,32 +376,37 @@ impl PostgresDestination {
         Ok(())
     }
 
-    fn apply(&mut self, tx: &Transaction<'_>) -> Result<(), DestinationError> {
-        self.execute(
-            &format!("CREATE SCHEMA IF NOT EXISTS {}", quote(&self.schema)),
-            &format!("cannot create schema {}", self.schema),
-        )?;
-        for spec in tx.tables {
+    fn apply(
+        &mut self,
+        tables: &[TableSpec],
+        segments: &[Segment],
+        synced: jiff::Timestamp,
+    ) -> Result<(), DestinationError> {
+        for spec in tables {
             self.ensure_table(spec)?;
         }
-        for segment in tx.segments {
+        for segment in segments {
             match segment {
-                Segment::Upserts { table, rows } => self.upsert(&tx.tables[*table], rows, tx.synced_at)?,
-                Segment::Deletes { table, keys } => self.delete(&tx.tables[*table], keys, tx.synced_at)?,
-                Segment::Patches { table, patches } => self.patch(&tx.tables[*table], patches, tx.synced_at)?,
+                Segment::Upserts { table, rows } => self.upsert(&tables[*table], rows, synced)?,
+                Segment::Deletes { table, keys } => self.delete(&tables[*table], keys, synced)?,
+                Segment::Patches { table, patches } => self.patch(&tables[*table], patches, synced)?,
                 Segment::Truncate { table } => {
-                    let target = self.target(&tx.tables[*table].name);
+                    let target = self.target(&tables[*table].name);
                     let sql = format!(
                         "UPDATE {target} SET {deleted} = true, {synced} = $1 WHERE NOT {deleted}",
                         deleted = columns::DELETED,
                         synced = columns::SYNCED
                     );
                     self.runtime
-                        .block_on(self.client.execute(&sql, &[&tx.synced_at]))
+                        .block_on(self.client.execute(&sql, &[&synced]))
                         .map_err(write_error(format!("cannot truncate {target}")))?;
                 }
             }
         }
+        Ok(())
+    }
+
+    fn write_state(&mut self, state: &SavedState, synced: jiff::Timestamp) -> Result<(), DestinationError> {
         let table = self.target(columns::STATE_TABLE);
         self.execute(
             &format!("CREATE TABLE IF NOT EXISTS {table} (id integer PRIMARY KEY, connector text NOT NULL, state jsonb NOT NULL, committed_at timestamptz NOT NULL)"),
@@ -406,12 +415,28 @@ impl PostgresDestination {
         let sql = format!(
             "INSERT INTO {table} VALUES (1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET connector = excluded.connector, state = excluded.state, committed_at = excluded.committed_at"
         );
-        let state = tx.state.state.to_json();
+        let json = state.state.to_json();
         self.runtime
-            .block_on(self.client.execute(&sql, &[&tx.state.connector, &state, &tx.synced_at]))
+            .block_on(self.client.execute(&sql, &[&state.connector, &json, &synced]))
             .map_err(write_error("cannot save the state"))?;
-        failpoint::hit("write.before_commit");
-        self.execute("COMMIT", "cannot commit")
+        Ok(())
+    }
+
+    /// The open transaction's sync time, or an error if none is open.
+    fn open_transaction(&self) -> Result<jiff::Timestamp, DestinationError> {
+        self.synced.ok_or_else(|| DestinationError::new(DestinationErrorKind::Write, "no transaction is open"))
+    }
+
+    /// Passes `result` on; on an error, first rolls back the open transaction.
+    fn or_roll_back<T>(&mut self, result: Result<T, DestinationError>) -> Result<T, DestinationError> {
+        if result.is_err() {
+            let _ = self.runtime.block_on(self.client.batch_execute("ROLLBACK"));
+            self.synced = None;
+            // Tables and staging created by the failed transaction are gone with it.
+            self.known.clear();
+            self.staging.clear();
+        }
+        result
     }
 }
 
@@ -440,15 +465,29 @@ impl Destination for PostgresDestination {
         Ok(Some(SavedState { connector: row.get(0), state }))
     }
 
-    fn commit(&mut self, tx: &Transaction<'_>) -> Result<(), DestinationError> {
+    fn begin(&mut self, synced_at: jiff::Timestamp) -> Result<(), DestinationError> {
         self.execute("BEGIN", "cannot begin a transaction")?;
-        let result = self.apply(tx);
-        if result.is_err() {
-            let _ = self.runtime.block_on(self.client.batch_execute("ROLLBACK"));
-            self.known.clear();
-            self.staging.clear();
-        }
-        result
+        self.synced = Some(synced_at);
+        let created = self.execute(
+            &format!("CREATE SCHEMA IF NOT EXISTS {}", quote(&self.schema)),
+            &format!("cannot create schema {}", self.schema),
+        );
+        self.or_roll_back(created)
+    }
+
+    fn write(&mut self, tables: &[TableSpec], segments: &[Segment]) -> Result<(), DestinationError> {
+        let written = self.open_transaction().and_then(|synced| self.apply(tables, segments, synced));
+        self.or_roll_back(written)
+    }
+
+    fn commit(&mut self, state: &SavedState) -> Result<(), DestinationError> {
+        let committed = self.open_transaction().and_then(|synced| {
+            self.write_state(state, synced)?;
+            failpoint::hit("write.before_commit");
+            self.execute("COMMIT", "cannot commit")
+        });
+        self.synced = None;
+        self.or_roll_back(committed)
     }
 
     fn clear_state(&mut self) -> Result<(), DestinationError> {

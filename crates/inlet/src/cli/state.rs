@@ -4,7 +4,7 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use inlet_engine::{SavedState, Transaction};
+use inlet_engine::SavedState;
 use inlet_sdk::{Configuration, Connector, State};
 
 use super::target::{Choice, Target};
@@ -105,8 +105,8 @@ pub fn run<C: Connector>(connector: &C, command: StateCommand) -> Result<Exit, F
             connector.check_state(&configuration, &state).map_err(Failure::connector)?;
             let saved = SavedState { connector: connector.name(&configuration), state };
             let mut destination = choice.open()?;
-            let tx = Transaction { tables: &[], segments: &[], state: &saved, synced_at: jiff::Timestamp::now() };
-            destination.commit(&tx).map_err(Failure::destination)?;
+            destination.begin(jiff::Timestamp::now()).map_err(Failure::destination)?;
+            destination.commit(&saved).map_err(Failure::destination)?;
             eprintln!("saved state set in {}: {}", choice.describe(), saved.state.to_json());
         }
     }
