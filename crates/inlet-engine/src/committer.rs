@@ -18,12 +18,14 @@ use crate::destination::{Destination, DestinationError, DestinationErrorKind, Sa
 use crate::failpoint;
 use crate::sync::Observer;
 
-/// What the writer hands over; either opens a transaction if none is open.
-pub(crate) enum Job {
-    /// Changes to write into the open transaction, with every table as it stands.
-    Write { tables: Vec<TableSpec>, segments: Vec<Segment> },
-    /// Commit the open transaction with this state.
-    Commit(SavedState),
+/// What the writer hands over: changes to write into the open transaction (opened if none
+/// is), with every table as it stands, and whether to commit it then.
+pub(crate) struct Job {
+    pub tables: Vec<TableSpec>,
+    pub segments: Vec<Segment>,
+    /// Commit the transaction with this state once the segments are written. The last piece
+    /// and the commit go together, so that the writer is not kept waiting for the piece.
+    pub commit: Option<SavedState>,
 }
 
 /// A commit that succeeded.
@@ -157,20 +159,17 @@ fn perform(destination: &mut dyn Destination, observer: &dyn Observer, open: &mu
         destination.begin(jiff::Timestamp::now())?;
     }
     let transaction = open.get_or_insert_with(Open::default);
-    match job {
-        Job::Write { tables, segments } => {
-            destination.write(&tables, &segments)?;
-            failpoint::hit("write.after_rows");
-            transaction.rows += segments.iter().map(Segment::row_count).sum::<usize>();
-            transaction.busy += started.elapsed();
-            Ok(None)
-        }
-        Job::Commit(saved) => {
-            let Open { rows, busy } = open.take().unwrap_or_default();
-            destination.commit(&saved)?;
-            failpoint::hit("commit.after");
-            observer.committed(rows, busy + started.elapsed(), &saved.state);
-            Ok(Some(Committed { rows, state: saved.state }))
-        }
-    }
+    destination.write(&job.tables, &job.segments)?;
+    failpoint::hit("write.after_rows");
+    transaction.rows += job.segments.iter().map(Segment::row_count).sum::<usize>();
+    let Some(saved) = job.commit else {
+        transaction.busy += started.elapsed();
+        return Ok(None);
+    };
+    let Open { rows, busy } = std::mem::take(transaction);
+    *open = None;
+    destination.commit(&saved)?;
+    failpoint::hit("commit.after");
+    observer.committed(rows, busy + started.elapsed(), &saved.state);
+    Ok(Some(Committed { rows, state: saved.state }))
 }

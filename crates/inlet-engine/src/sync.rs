@@ -18,9 +18,7 @@ pub struct SyncOptions {
     pub queue_batches: usize,
     /// Changes after which a batch is sent even without a checkpoint.
     pub batch_changes: usize,
-    /// Rows after which the writer commits without waiting to catch up. DuckDB writes a
-    /// transaction of at least 122,880 rows (a row group) to a table straight into its file,
-    /// and a smaller one twice (log, then checkpoint).
+    /// Rows after which the writer commits without waiting to catch up.
     pub commit_rows: usize,
     /// Proven rows the writer hands over together, to be written into the open transaction
     /// ahead of its commit: what bounds the rows held in memory.
@@ -38,8 +36,8 @@ impl Default for SyncOptions {
         SyncOptions {
             queue_batches: 16,
             batch_changes: 5_000,
-            commit_rows: 250_000,
-            piece_rows: 20_000,
+            commit_rows: 50_000,
+            piece_rows: 25_000,
             commit_delay: Duration::from_secs(2),
             commit_interval: Duration::from_millis(200),
         }

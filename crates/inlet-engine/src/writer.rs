@@ -222,7 +222,7 @@ impl Writer {
             self.commit(true)?;
         } else if self.proven.rows >= self.policy.piece_rows {
             let piece = std::mem::take(&mut self.proven);
-            self.hand_over(piece)?;
+            self.hand_over(piece, None)?;
         }
         Ok(())
     }
@@ -269,21 +269,21 @@ impl Writer {
         if include_unproven {
             pending.append(std::mem::take(&mut self.unproven));
         }
-        // Always handed over, even empty: the tables exist once a sync has committed.
-        self.hand_over(pending)?;
         let state = self.checkpoint.take().unwrap_or_else(|| self.committed.clone());
         let saved = SavedState { connector: self.connector.clone(), state };
         self.committed = saved.state.clone();
-        self.committer.send(Job::Commit(saved)).map_err(SyncError::Destination)?;
+        // Handed over even without rows: the tables exist once a sync has committed.
+        self.hand_over(pending, Some(saved))?;
         self.handed = 0;
         self.opened = None;
         Ok(())
     }
 
-    /// Hands `pending` over to be written into the open transaction.
-    fn hand_over(&mut self, pending: Pending) -> Result<(), SyncError> {
+    /// Hands `pending` over to be written into the open transaction, and the transaction to
+    /// be committed with `commit` if given.
+    fn hand_over(&mut self, pending: Pending, commit: Option<SavedState>) -> Result<(), SyncError> {
         self.handed += pending.rows;
-        let job = Job::Write { tables: self.tables.specs(), segments: pending.segments };
+        let job = Job { tables: self.tables.specs(), segments: pending.segments, commit };
         self.committer.send(job).map_err(SyncError::Destination)?;
         // The committer creates the tables and columns in order: later pieces may rely on
         // them (if this one fails, so does the sync).
