@@ -2,7 +2,8 @@
 //! hands over, so that the writer converts the next records meanwhile.
 //!
 //! Rows arrive in pieces and are written into the open transaction as they come, so neither
-//! thread holds a whole transaction; a commit job then commits it with its state. Jobs are
+//! thread holds a whole transaction; the last piece comes with the state, and the
+//! transaction is committed after it. Jobs are
 //! done one at a time, in the order they were handed over: the hand-over waits until the
 //! previous job is done. After a failure the committer takes nothing more, and the writer
 //! learns the error at its next hand-over, at its next batch, or when it finishes.
@@ -166,8 +167,7 @@ fn perform(destination: &mut dyn Destination, observer: &dyn Observer, open: &mu
         transaction.busy += started.elapsed();
         return Ok(None);
     };
-    let Open { rows, busy } = std::mem::take(transaction);
-    *open = None;
+    let Open { rows, busy } = open.take().unwrap_or_default();
     destination.commit(&saved)?;
     failpoint::hit("commit.after");
     observer.committed(rows, busy + started.elapsed(), &saved.state);

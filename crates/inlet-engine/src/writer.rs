@@ -176,7 +176,7 @@ impl Writer {
             self.unproven = Pending::default();
         }
         let pending = self.checkpoint.is_some()
-            || self.proven.rows + self.unproven.rows > 0
+            || self.handed + self.proven.rows + self.unproven.rows > 0
             || !self.proven.segments.is_empty()
             || !self.unproven.segments.is_empty();
         if pending || (ending == Ending::Completed && !self.tables_created) {
