@@ -275,16 +275,22 @@ async fn a_state_from_another_connector_is_named_in_the_error() {
     );
 }
 
-#[tokio::test]
-async fn small_batches_and_commits_keep_memory_bounded_without_losing_anything() {
-    let warehouse = MemoryWarehouse::new();
+/// Upserts of ids `0..rows`, with a checkpoint after every 100th.
+fn upserts_checkpointed_every_100(rows: i64) -> Vec<Step> {
     let mut steps = Vec::new();
-    for id in 0..5000 {
+    for id in 0..rows {
         steps.push(Step::Upsert(id, T1));
         if id % 100 == 99 {
             steps.push(Step::Checkpoint(id));
         }
     }
+    steps
+}
+
+#[tokio::test]
+async fn small_batches_and_commits_keep_memory_bounded_without_losing_anything() {
+    let warehouse = MemoryWarehouse::new();
+    let steps = upserts_checkpointed_every_100(5000);
     let options = SyncOptions {
         queue_batches: 2,
         batch_changes: 64,
@@ -302,13 +308,7 @@ async fn small_batches_and_commits_keep_memory_bounded_without_losing_anything()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_transaction_is_written_in_pieces() {
     let warehouse = MemoryWarehouse::new();
-    let mut steps = Vec::new();
-    for id in 0..5000 {
-        steps.push(Step::Upsert(id, T1));
-        if id % 100 == 99 {
-            steps.push(Step::Checkpoint(id));
-        }
-    }
+    let steps = upserts_checkpointed_every_100(5000);
     // Commits only when 2,000 rows are pending, or at the end.
     let hour = std::time::Duration::from_secs(3600);
     let options = SyncOptions {
