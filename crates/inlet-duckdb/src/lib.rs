@@ -25,7 +25,7 @@ use duckdb::ToSql;
 use duckdb::arrow::array::{Array, UInt64Array};
 use duckdb::types::{TimeUnit, ToSqlOutput, Value as Db, ValueRef};
 use duckdb::{Connection, params_from_iter};
-use inlet_engine::sql::{UpsertClauses, quote};
+use inlet_engine::sql::{UpsertClauses, key_list, key_matches, quote};
 use inlet_engine::{
     ColumnSpec, Destination, DestinationError, DestinationErrorKind, SavedState, Segment, StoredRow, TableSpec,
     columns, failpoint,
@@ -59,18 +59,6 @@ const KEY_COMMENT: &str = "primary_key";
 
 /// The temporary table of staged rows that may match a stored key, by their `_inlet_seq`.
 const CANDIDATES: &str = "temp._inlet_candidates";
-
-/// The primary-key columns of `spec`, quoted, comma-separated.
-fn key_list(spec: &TableSpec) -> String {
-    spec.primary_key.iter().map(|&k| quote(&spec.columns[k].name)).collect::<Vec<_>>().join(", ")
-}
-
-/// The condition that a row of `target` has the same key as the row aliased `other`.
-fn key_matches(spec: &TableSpec, target: &str, other: &str) -> String {
-    let matches: Vec<String> =
-        spec.primary_key.iter().map(|&k| format!("{target}.{0} = {other}.{0}", quote(&spec.columns[k].name))).collect();
-    matches.join(" AND ")
-}
 
 /// The DuckDB type of a column type.
 pub fn sql_type(ty: ColumnType) -> String {
@@ -543,7 +531,7 @@ impl DuckDbDestination {
 
     /// The open transaction's sync time, or an error if none is open.
     fn open_transaction(&self) -> Result<Db, DestinationError> {
-        self.synced.clone().ok_or_else(|| DestinationError::new(DestinationErrorKind::Write, "no transaction is open"))
+        self.synced.clone().ok_or_else(DestinationError::no_transaction)
     }
 
     /// Passes `result` on; on an error, first rolls back the open transaction.

@@ -173,6 +173,11 @@ impl DestinationError {
         self
     }
 
+    /// `write` or `commit` was called with no transaction open: a broken caller.
+    pub fn no_transaction() -> Self {
+        DestinationError::new(DestinationErrorKind::Write, "no transaction is open: `begin` one first")
+    }
+
     /// The saved state of `schema` cannot be read as a state, because `problem`.
     pub fn bad_state(schema: &str, problem: &str) -> Self {
         DestinationError::new(

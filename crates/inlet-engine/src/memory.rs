@@ -98,10 +98,6 @@ struct MemoryDestination {
 /// One call to `write`: the tables as they stood, and the segments.
 type Write = (Vec<TableSpec>, Vec<Segment>);
 
-fn no_transaction() -> DestinationError {
-    DestinationError::new(DestinationErrorKind::Write, "no transaction is open")
-}
-
 fn key_string(values: &[Value]) -> String {
     serde_json::Value::Array(values.iter().map(Value::to_json).collect()).to_string()
 }
@@ -152,13 +148,13 @@ impl Destination for MemoryDestination {
     }
 
     fn write(&mut self, tables: &[TableSpec], segments: &[Segment]) -> Result<(), DestinationError> {
-        let (_, writes) = self.open.as_mut().ok_or_else(no_transaction)?;
+        let (_, writes) = self.open.as_mut().ok_or_else(DestinationError::no_transaction)?;
         writes.push((tables.to_vec(), segments.to_vec()));
         Ok(())
     }
 
     fn commit(&mut self, state: &SavedState) -> Result<(), DestinationError> {
-        let (synced_at, writes) = self.open.take().ok_or_else(no_transaction)?;
+        let (synced_at, writes) = self.open.take().ok_or_else(DestinationError::no_transaction)?;
         let mut guard = self.warehouse.lock();
         if guard.failing_commits > 0 {
             guard.failing_commits -= 1;

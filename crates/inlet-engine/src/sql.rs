@@ -9,6 +9,18 @@ pub fn quote(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
+/// The primary-key columns of `spec`, quoted, comma-separated.
+pub fn key_list(spec: &TableSpec) -> String {
+    spec.primary_key.iter().map(|&k| quote(&spec.columns[k].name)).collect::<Vec<_>>().join(", ")
+}
+
+/// The condition that the row aliased `target` has the same key as the row aliased `other`.
+pub fn key_matches(spec: &TableSpec, target: &str, other: &str) -> String {
+    let matches: Vec<String> =
+        spec.primary_key.iter().map(|&k| format!("{target}.{0} = {other}.{0}", quote(&spec.columns[k].name))).collect();
+    matches.join(" AND ")
+}
+
 /// The pieces of a merge from a staging table (the table's columns plus `_inlet_seq`, the
 /// arrival order, and `_inlet_row_deleted`) into the target: `INSERT … ON CONFLICT (keys) DO
 /// UPDATE SET sets WHERE guard`, or `UPDATE target SET sets FROM (…) source WHERE … AND guard`.
@@ -36,15 +48,15 @@ impl UpsertClauses {
     /// columns, bookkeeping ones included.
     pub fn new(spec: &TableSpec, target: &str, source: &str) -> Self {
         let names: Vec<String> = spec.columns.iter().map(|c| quote(&c.name)).collect();
-        let keys: Vec<String> = spec.primary_key.iter().map(|&k| quote(&spec.columns[k].name)).collect();
         let newest = match spec.version {
             Some(v) => format!("{} DESC NULLS LAST, _inlet_seq DESC", quote(&spec.columns[v].name)),
             None => "_inlet_seq DESC".into(),
         };
         let assigned: Vec<String> = names
             .iter()
-            .filter(|n| !keys.contains(n))
-            .cloned()
+            .enumerate()
+            .filter(|(i, _)| !spec.primary_key.contains(i))
+            .map(|(_, n)| n.clone())
             .chain([columns::SYNCED.to_owned(), columns::DELETED.to_owned()])
             .collect();
         let guard = spec
@@ -61,7 +73,7 @@ impl UpsertClauses {
             .collect();
         UpsertClauses {
             columns: names.join(", "),
-            keys: keys.join(", "),
+            keys: key_list(spec),
             newest,
             sets: sets.join(", "),
             guard,

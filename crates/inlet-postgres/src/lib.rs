@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 
 use bytes::Bytes;
 use futures_util::pin_mut;
-use inlet_engine::sql::{UpsertClauses, quote};
+use inlet_engine::sql::{UpsertClauses, key_list, key_matches, quote};
 use inlet_engine::{
     ColumnSpec, Destination, DestinationError, DestinationErrorKind, Patch, Row, SavedState, Segment, StoredRow,
     TableSpec, columns, failpoint,
@@ -227,13 +227,12 @@ impl PostgresDestination {
             for c in &spec.columns {
                 let _ = write!(sql, "{} {}, ", quote(&c.name), sql_type(c.ty));
             }
-            let keys: Vec<String> = spec.primary_key.iter().map(|&k| quote(&spec.columns[k].name)).collect();
             let _ = write!(
                 sql,
                 "{} timestamptz NOT NULL, {} boolean NOT NULL DEFAULT false, PRIMARY KEY ({}))",
                 columns::SYNCED,
                 columns::DELETED,
-                keys.join(", ")
+                key_list(spec)
             );
             self.execute(&sql, &format!("cannot create table {target}"))?;
         } else {
@@ -331,15 +330,13 @@ impl PostgresDestination {
         let stage = self.stage(spec, &key_columns, "keys")?;
         self.copy(&stage, &key_columns, keys.iter().map(|k| (k.clone(), true)))?;
         let target = self.target(&spec.name);
-        let names: Vec<String> = key_columns.iter().map(|c| quote(&c.name)).collect();
-        let matches: Vec<String> = names.iter().map(|n| format!("t.{n} = k.{n}")).collect();
         let sql = format!(
             "UPDATE {target} t SET {deleted} = true, {synced} = $1::timestamptz FROM (SELECT DISTINCT {keys} FROM pg_temp.{stage}) k WHERE {matches}",
             deleted = columns::DELETED,
             synced = columns::SYNCED,
-            keys = names.join(", "),
+            keys = key_list(spec),
             stage = quote(&stage),
-            matches = matches.join(" AND "),
+            matches = key_matches(spec, "t", "k"),
         );
         self.runtime
             .block_on(self.client.execute(&sql, &[&synced]))
@@ -424,7 +421,7 @@ impl PostgresDestination {
 
     /// The open transaction's sync time, or an error if none is open.
     fn open_transaction(&self) -> Result<jiff::Timestamp, DestinationError> {
-        self.synced.ok_or_else(|| DestinationError::new(DestinationErrorKind::Write, "no transaction is open"))
+        self.synced.ok_or_else(DestinationError::no_transaction)
     }
 
     /// Passes `result` on; on an error, first rolls back the open transaction.
