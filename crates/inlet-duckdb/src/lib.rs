@@ -1,9 +1,9 @@
 //! The DuckDB destination: an embedded warehouse in one file.
 //!
 //! Each transaction of the engine is one DuckDB transaction: tables are created or grown, each
-//! piece of rows is appended to a temporary staging table with the Appender (never row-by-row
-//! `INSERT`s) and merged into its target, and at the end the state row is written, then
-//! `COMMIT`. A crash at any instant leaves either the whole transaction or none of it. DuckDB
+//! piece of rows is appended to a temporary staging table with the Appender, in Arrow batches
+//! (never row-by-row `INSERT`s), and merged into its target, and at the end the state row is
+//! written, then `COMMIT`. A crash at any instant leaves either the whole transaction or none of it. DuckDB
 //! locks the file, so a second sync on the same warehouse is refused while one runs.
 //!
 //! Tables declare no `PRIMARY KEY`: DuckDB's key index made loading four times slower and the
@@ -20,10 +20,11 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use duckdb::ToSql;
-use duckdb::arrow::array::{Array, UInt64Array};
-use duckdb::types::{TimeUnit, ToSqlOutput, Value as Db, ValueRef};
+use duckdb::arrow::array::{Array, ArrayRef, Int64Array, UInt64Array};
+use duckdb::arrow::record_batch::RecordBatch;
+use duckdb::types::{TimeUnit, Value as Db};
 use duckdb::{Connection, params_from_iter};
 use inlet_engine::sql::{UpsertClauses, key_list, key_matches, quote};
 use inlet_engine::{
@@ -32,7 +33,9 @@ use inlet_engine::{
 };
 use inlet_sdk::{ColumnType, Decimal, Record, State, Value};
 
+mod batch;
 mod keys;
+use batch::{BATCH_ROWS, StagingBatch, epoch_days, epoch_micros};
 use keys::KeyHashes;
 
 /// A DuckDB warehouse file, and the schema a connector writes to.
@@ -219,8 +222,13 @@ impl DuckDbDestination {
         Ok(())
     }
 
-    /// A temporary table for `spec`'s rows (`key_only`: its primary key only), empty.
-    fn stage(&mut self, spec: &TableSpec, key_only: bool) -> Result<String, DestinationError> {
+    /// A temporary table for `spec`'s rows (`key_only`: its primary key only), empty, and the
+    /// columns it stages.
+    fn stage<'s>(
+        &mut self,
+        spec: &'s TableSpec,
+        key_only: bool,
+    ) -> Result<(String, Vec<&'s ColumnSpec>), DestinationError> {
         let name = format!("_inlet_{}_{}", if key_only { "keys" } else { "rows" }, spec.name);
         let columns: Vec<&ColumnSpec> = if key_only {
             spec.primary_key.iter().map(|&k| &spec.columns[k]).collect()
@@ -228,7 +236,7 @@ impl DuckDbDestination {
             spec.columns.iter().collect()
         };
         if self.staging.get(&name) == Some(&columns.len()) {
-            return Ok(name);
+            return Ok((name, columns));
         }
         let mut sql = format!("DROP TABLE IF EXISTS temp.{0}; CREATE TEMP TABLE {0} (", quote(&name));
         for c in &columns {
@@ -239,28 +247,32 @@ impl DuckDbDestination {
             .execute_batch(&sql)
             .map_err(write_error(format!("cannot create the staging table for `{}`", spec.name)))?;
         self.staging.insert(name.clone(), columns.len());
-        Ok(name)
+        Ok((name, columns))
     }
 
-    /// Appends `rows` (values, deleted) to the staging table `stage` of `width` columns,
-    /// numbering them in order; short rows end with `NULL`s.
+    /// Appends `rows` (values, deleted) of `columns` to the staging table `stage`, numbering
+    /// them in order; short rows end with `NULL`s.
     fn append<'a>(
         &self,
         stage: &str,
-        width: usize,
+        columns: Vec<&ColumnSpec>,
         rows: impl Iterator<Item = (&'a [Value], bool)>,
     ) -> Result<(), DestinationError> {
         let mut appender = self
             .connection
             .appender_to_catalog_and_db(stage, "temp", "main")
             .map_err(write_error("cannot append to a staging table"))?;
-        for (seq, (values, deleted)) in rows.enumerate() {
-            let cells = values
-                .iter()
-                .map(Param::Value)
-                .chain(std::iter::repeat_n(Param::Value(&Value::Null), width.saturating_sub(values.len())))
-                .chain([Param::Db(Db::BigInt(seq as i64)), Param::Db(Db::Boolean(deleted))]);
-            appender.append_row(duckdb::appender_params_from_iter(cells)).map_err(write_error("cannot stage a row"))?;
+        let mut batch = StagingBatch::new(columns);
+        for (values, deleted) in rows {
+            batch.push(values, deleted).map_err(|e| {
+                DestinationError::new(DestinationErrorKind::Write, format!("cannot stage a row of `{stage}`: {e}"))
+            })?;
+            if batch.len() == BATCH_ROWS {
+                appender.append_record_batch(batch.take()).map_err(write_error("cannot stage rows"))?;
+            }
+        }
+        if batch.len() > 0 {
+            appender.append_record_batch(batch.take()).map_err(write_error("cannot stage rows"))?;
         }
         appender.flush().map_err(write_error("cannot stage rows"))
     }
@@ -320,8 +332,8 @@ impl DuckDbDestination {
     /// stored one. Rows whose key the table certainly lacks are appended; the rest are
     /// compared with the stored rows, which costs a join over the table.
     fn upsert(&mut self, spec: &TableSpec, rows: &[inlet_engine::Row], synced: Db) -> Result<(), DestinationError> {
-        let stage = self.stage(spec, false)?;
-        self.append(&stage, spec.columns.len(), rows.iter().map(|r| (r.values.as_slice(), r.deleted)))?;
+        let (stage, staged) = self.stage(spec, false)?;
+        self.append(&stage, staged, rows.iter().map(|r| (r.values.as_slice(), r.deleted)))?;
         let stage = format!("temp.{}", quote(&stage));
         let keys = key_list(spec);
         let hashes: Vec<(i64, u64)> = {
@@ -444,15 +456,16 @@ impl DuckDbDestination {
             .connection
             .appender_to_catalog_and_db("_inlet_candidates", "temp", "main")
             .map_err(write_error("cannot append to a staging table"))?;
-        for seq in seqs {
-            appender.append_row([*seq]).map_err(write_error("cannot stage a candidate"))?;
-        }
+        let column: ArrayRef = Arc::new(Int64Array::from(seqs.to_vec()));
+        let batch = RecordBatch::try_from_iter([("seq", column)])
+            .map_err(|e| DestinationError::new(DestinationErrorKind::Write, format!("cannot stage candidates: {e}")))?;
+        appender.append_record_batch(batch).map_err(write_error("cannot stage candidates"))?;
         appender.flush().map_err(write_error("cannot stage candidates"))
     }
 
     fn delete(&mut self, spec: &TableSpec, keys: &[Vec<Value>], synced: Db) -> Result<(), DestinationError> {
-        let stage = self.stage(spec, true)?;
-        self.append(&stage, spec.primary_key.len(), keys.iter().map(|k| (k.as_slice(), true)))?;
+        let (stage, staged) = self.stage(spec, true)?;
+        self.append(&stage, staged, keys.iter().map(|k| (k.as_slice(), true)))?;
         let target = self.target(&spec.name);
         let sql = format!(
             "UPDATE {target} SET {deleted} = true, {synced} = ?::TIMESTAMPTZ FROM (SELECT DISTINCT {keys} FROM temp.{stage}) k WHERE {matches}",
@@ -615,24 +628,6 @@ fn read_state(connection: &Connection, schema: &str) -> Result<Option<SavedState
     Ok(Some(SavedState { connector, state }))
 }
 
-/// A value to append or bind: text and bytes are lent to DuckDB, not copied.
-#[derive(Clone)]
-enum Param<'a> {
-    Value(&'a Value),
-    Db(Db),
-}
-
-impl ToSql for Param<'_> {
-    fn to_sql(&self) -> duckdb::Result<ToSqlOutput<'_>> {
-        Ok(match self {
-            Param::Value(Value::String(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
-            Param::Value(Value::Bytes(b)) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
-            Param::Value(other) => ToSqlOutput::Owned(to_duckdb(other)),
-            Param::Db(value) => ToSqlOutput::Borrowed(value.into()),
-        })
-    }
-}
-
 /// An inlet value as DuckDB takes it; the Appender and the parameters cast to the column type.
 fn to_duckdb(value: &Value) -> Db {
     match value {
@@ -642,11 +637,8 @@ fn to_duckdb(value: &Value) -> Db {
         Value::Float(f) => Db::Double(*f),
         Value::String(s) => Db::Text(s.clone()),
         Value::Decimal(d) => Db::Text(d.to_string()),
-        Value::Date(d) => Db::Date32(d.since(jiff::civil::date(1970, 1, 1)).map_or(0, |span| span.get_days())),
-        Value::DateTime(dt) => Db::Timestamp(
-            TimeUnit::Microsecond,
-            dt.to_zoned(jiff::tz::TimeZone::UTC).map_or(0, |z| z.timestamp().as_microsecond()),
-        ),
+        Value::Date(d) => Db::Date32(epoch_days(*d)),
+        Value::DateTime(dt) => Db::Timestamp(TimeUnit::Microsecond, epoch_micros(*dt)),
         Value::Timestamp(t) => Db::Timestamp(TimeUnit::Microsecond, t.as_microsecond()),
         Value::Bytes(b) => Db::Blob(b.clone()),
         Value::Json(j) => Db::Text(j.to_string()),
