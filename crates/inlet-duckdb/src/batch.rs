@@ -43,7 +43,7 @@ impl Column {
             ColumnType::Decimal { precision, scale } => Column::Decimal(
                 Decimal128Builder::new()
                     .with_precision_and_scale(precision, scale as i8)
-                    .expect("a precision of at most 28 digits fits Arrow's 38"),
+                    .expect("DuckDB created the staging column as this DECIMAL, and Arrow takes what DuckDB takes"),
                 u32::from(scale),
             ),
             ColumnType::NaiveDate => Column::Date(Date32Builder::new()),
