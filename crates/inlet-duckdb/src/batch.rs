@@ -127,13 +127,12 @@ pub(crate) struct StagingBatch<'a> {
     seq: Int64Builder,
     deleted: BooleanBuilder,
     next_seq: i64,
-    rows: usize,
 }
 
 impl<'a> StagingBatch<'a> {
     pub(crate) fn new(specs: Vec<&'a ColumnSpec>) -> Self {
         let columns = specs.iter().map(|c| Column::new(c.ty)).collect();
-        StagingBatch { specs, columns, seq: Int64Builder::new(), deleted: BooleanBuilder::new(), next_seq: 0, rows: 0 }
+        StagingBatch { specs, columns, seq: Int64Builder::new(), deleted: BooleanBuilder::new(), next_seq: 0 }
     }
 
     /// Adds a row; columns past the end of `values` are `NULL`. A value not of its column's
@@ -152,13 +151,12 @@ impl<'a> StagingBatch<'a> {
         self.seq.append_value(self.next_seq);
         self.deleted.append_value(deleted);
         self.next_seq += 1;
-        self.rows += 1;
         Ok(())
     }
 
     /// Rows pushed since the last [`take`](Self::take).
     pub(crate) fn len(&self) -> usize {
-        self.rows
+        self.seq.len()
     }
 
     /// The rows pushed since the last call, as one record batch.
@@ -166,7 +164,6 @@ impl<'a> StagingBatch<'a> {
         let mut arrays: Vec<ArrayRef> = self.columns.iter_mut().map(Column::finish).collect();
         arrays.push(Arc::new(self.seq.finish()));
         arrays.push(Arc::new(self.deleted.finish()));
-        self.rows = 0;
         let fields: Vec<Field> =
             arrays.iter().enumerate().map(|(i, a)| Field::new(format!("c{i}"), a.data_type().clone(), true)).collect();
         RecordBatch::try_new(SchemaRef::new(Schema::new(fields)), arrays)

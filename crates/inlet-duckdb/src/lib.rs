@@ -3,8 +3,9 @@
 //! Each transaction of the engine is one DuckDB transaction: tables are created or grown, each
 //! piece of rows is appended to a temporary staging table with the Appender, in Arrow batches
 //! (never row-by-row `INSERT`s), and merged into its target, and at the end the state row is
-//! written, then `COMMIT`. A crash at any instant leaves either the whole transaction or none of it. DuckDB
-//! locks the file, so a second sync on the same warehouse is refused while one runs.
+//! written, then `COMMIT`. A crash at any instant leaves either the whole transaction or none
+//! of it. DuckDB locks the file, so a second sync on the same warehouse is refused while one
+//! runs.
 //!
 //! Tables declare no `PRIMARY KEY`: DuckDB's key index made loading four times slower and the
 //! file five times larger. inlet keeps one row per key itself: it knows the hashes of the keys

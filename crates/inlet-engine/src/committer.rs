@@ -3,9 +3,8 @@
 //!
 //! Rows arrive in pieces and are written into the open transaction as they come, so neither
 //! thread holds a whole transaction; the last piece comes with the state, and the
-//! transaction is committed after it. Jobs are
-//! done one at a time, in the order they were handed over: the hand-over waits until the
-//! previous job is done. After a failure the committer takes nothing more, and the writer
+//! transaction is committed after it. Jobs are done one at a time, in the order they were
+//! handed over: the hand-over waits until the previous job is done. After a failure the committer takes nothing more, and the writer
 //! learns the error at its next hand-over, at its next batch, or when it finishes.
 
 use std::sync::Arc;

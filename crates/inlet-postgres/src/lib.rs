@@ -4,9 +4,8 @@
 //! each piece of rows is copied into a temporary staging table with binary `COPY` and merged
 //! into the target with `INSERT … SELECT DISTINCT ON (key) … ON CONFLICT DO UPDATE` (one row
 //! per key, the newest, never replacing a newer version), and at the end the state row is
-//! written; then `COMMIT`. A session
-//! advisory lock on the schema refuses a second sync while one runs; PostgreSQL releases it if
-//! the process dies.
+//! written; then `COMMIT`. A session advisory lock on the schema refuses a second sync while
+//! one runs; PostgreSQL releases it if the process dies.
 //!
 //! Types: `boolean`, `smallint`, `integer`, `bigint`, `real`, `double precision`,
 //! `numeric(p,s)`, `date`, `timestamp`, `timestamptz`, `bytea`, `text` (strings and XML, so that
