@@ -24,7 +24,7 @@ pub fn user_table() -> Table {
 /// A record that passed the table's checks, with what the strategies steer by.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
-    /// The record as received.
+    /// The record as received, its declared columns converted to their types.
     pub record: Record,
     /// Its `id`, as text.
     pub id: String,
@@ -37,18 +37,16 @@ pub struct Row {
 /// Checks `record` against `table` and reads its id and `updatedAt`. A failure makes the
 /// whole response unusable (it is retried, then fails the sync), so that a bad record is
 /// never half-written.
-pub fn check(table: &Table, record: Record) -> Result<Row, BodyError> {
-    table.validate(&record).map_err(|e| format!("a record does not fit: {e}"))?;
+pub fn check(table: &Table, mut record: Record) -> Result<Row, BodyError> {
+    table.conform(&mut record).map_err(|e| format!("a record does not fit: {e}"))?;
     let id = match record.get("id") {
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
         None => return Err("a record has no `id`".into()),
     };
+    // `updatedAt` is declared UTC_DATETIME: conformed, it is an instant.
     let updated_at = match record.get("updatedAt") {
-        Some(Value::String(s)) => s
-            .parse::<jiff::Timestamp>()
-            .map_err(|_| format!("record {id}: `updatedAt` {s:?} is not a timestamp"))?
-            .as_second(),
+        Some(Value::Timestamp(at)) => at.as_second(),
         _ => return Err(format!("record {id}: `updatedAt` is missing")),
     };
     let deleted = record.get("deletedAt").is_some_and(|v| !v.is_null());

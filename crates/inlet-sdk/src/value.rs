@@ -161,6 +161,11 @@ impl Record {
         self.fields.iter().find(|(c, _)| &**c == column).map(|(_, v)| v)
     }
 
+    /// The value of `column`, if present, to change in place.
+    pub fn get_mut(&mut self, column: &str) -> Option<&mut Value> {
+        self.fields.iter_mut().find(|(c, _)| &**c == column).map(|(_, v)| v)
+    }
+
     /// Removes `column` and returns its value.
     pub fn remove(&mut self, column: &str) -> Option<Value> {
         let at = self.fields.iter().position(|(c, _)| &**c == column)?;

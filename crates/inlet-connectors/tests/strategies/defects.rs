@@ -199,18 +199,19 @@ async fn priority_first_commits_recent_data_first_and_fails_on_errors() {
     drop(operations);
     let mut window_newest = Vec::new();
     while let Some(batch) = batches.recv().await {
-        let stamps: Vec<String> = batch
+        let stamps: Vec<jiff::Timestamp> = batch
             .changes
             .iter()
             .filter_map(|c| match c {
-                inlet_sdk::Change::Upsert { record, .. } => {
-                    record.get("updatedAt").and_then(inlet_sdk::Value::as_str).map(str::to_owned)
-                }
+                inlet_sdk::Change::Upsert { record, .. } => match record.get("updatedAt") {
+                    Some(inlet_sdk::Value::Timestamp(at)) => Some(*at),
+                    _ => None,
+                },
                 _ => None,
             })
             .collect();
         if let Some(newest) = stamps.iter().max() {
-            window_newest.push(newest.clone());
+            window_newest.push(*newest);
         }
     }
     assert!(window_newest.len() > 3, "several windows");
@@ -218,7 +219,7 @@ async fn priority_first_commits_recent_data_first_and_fails_on_errors() {
         window_newest.windows(2).all(|w| w[0] > w[1]),
         "each window is older than the one before: {window_newest:?}"
     );
-    let newest = p.truth().live().map(|r| r.record.updated_at.clone()).max().unwrap();
+    let newest = p.truth().live().map(|r| r.record.updated_at.parse::<jiff::Timestamp>().unwrap()).max().unwrap();
     assert_eq!(window_newest[0], newest, "the most recent data comes first");
 
     run(&configuration, &warehouse).await.unwrap();

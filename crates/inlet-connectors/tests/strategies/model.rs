@@ -189,8 +189,13 @@ pub struct Warehouse {
     pending: Vec<Emit>,
 }
 
-fn updated(record: &Record) -> String {
-    record.get("updatedAt").and_then(Value::as_str).unwrap_or_default().to_owned()
+/// The record's `updatedAt`: strategies emit records conformed to the `user` table, so an
+/// instant.
+fn updated(record: &Record) -> Option<jiff::Timestamp> {
+    match record.get("updatedAt") {
+        Some(Value::Timestamp(at)) => Some(*at),
+        _ => None,
+    }
 }
 
 impl Warehouse {

@@ -83,8 +83,9 @@ fn id_of(user: &crate::model::User, strategy: &str) -> String {
     if strategy == "step_size" { user.step_id.to_string() } else { user.id.clone() }
 }
 
-fn stamp(t: i64) -> String {
-    jiff::Timestamp::from_second(t).unwrap().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+/// A user's `updatedAt` as a strategy emits it: conformed to the `user` table, an instant.
+fn version(t: i64) -> Value {
+    Value::Timestamp(jiff::Timestamp::from_second(t).unwrap())
 }
 
 fn cursor_of(strategy: &str, state: &serde_json::Value) -> Option<(i64, i64)> {
@@ -116,10 +117,9 @@ fn check_claims(strategy: &str, warehouse: &Warehouse, model: &Model) -> Result<
         prop_assert!(stored.is_some(), "{strategy}: the state {state} claims user {id}, which is not committed");
         if strategy != "step_size" {
             let (record, deleted) = stored.unwrap();
-            let version = stamp(user.updated_at);
             prop_assert_eq!(
-                record.get("updatedAt").and_then(Value::as_str),
-                Some(version.as_str()),
+                record.get("updatedAt"),
+                Some(&version(user.updated_at)),
                 "{} claimed at an older version",
                 id
             );
@@ -207,10 +207,9 @@ fn run(strategy: &str, case: &Case) -> Result<(), TestCaseError> {
             Some((record, deleted)) => {
                 prop_assert_eq!(*deleted, user.deleted, "{}: user {} deleted flag", strategy, id);
                 if !user.deleted {
-                    let version = stamp(user.updated_at);
                     prop_assert_eq!(
-                        record.get("updatedAt").and_then(Value::as_str),
-                        Some(version.as_str()),
+                        record.get("updatedAt"),
+                        Some(&version(user.updated_at)),
                         "{}: user {} version",
                         strategy,
                         id
