@@ -119,20 +119,39 @@ impl Column {
     }
 }
 
-/// Rows for a staging table: the staged columns, then `_inlet_seq` (the row's number, counted
-/// across batches) and `_inlet_row_deleted`.
-pub(crate) struct StagingBatch<'a> {
+/// What follows a row's columns in a batch.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Trailer {
+    /// For a staging table: `_inlet_seq` (the row's number, counted across batches) and
+    /// `_inlet_row_deleted`.
+    Staging,
+    /// For the table itself: `_inlet_synced` (the transaction's sync time, in microseconds)
+    /// and `_inlet_deleted`.
+    Target {
+        /// The sync time.
+        synced: i64,
+    },
+}
+
+/// Rows as Arrow record batches: the given columns, then the [`Trailer`]'s two.
+pub(crate) struct RowBatch<'a> {
     specs: Vec<&'a ColumnSpec>,
     columns: Vec<Column>,
-    seq: Int64Builder,
+    trailer: Trailer,
+    /// The sequence numbers or the sync times, as the trailer says.
+    marks: Column,
     deleted: BooleanBuilder,
     next_seq: i64,
 }
 
-impl<'a> StagingBatch<'a> {
-    pub(crate) fn new(specs: Vec<&'a ColumnSpec>) -> Self {
+impl<'a> RowBatch<'a> {
+    pub(crate) fn new(specs: Vec<&'a ColumnSpec>, trailer: Trailer) -> Self {
         let columns = specs.iter().map(|c| Column::new(c.ty)).collect();
-        StagingBatch { specs, columns, seq: Int64Builder::new(), deleted: BooleanBuilder::new(), next_seq: 0 }
+        let marks = match trailer {
+            Trailer::Staging => Column::new(ColumnType::Long),
+            Trailer::Target { .. } => Column::new(ColumnType::UtcDateTime),
+        };
+        RowBatch { specs, columns, trailer, marks, deleted: BooleanBuilder::new(), next_seq: 0 }
     }
 
     /// Adds a row; columns past the end of `values` are `NULL`. A value not of its column's
@@ -148,7 +167,11 @@ impl<'a> StagingBatch<'a> {
                 }
             }
         }
-        self.seq.append_value(self.next_seq);
+        match (&mut self.marks, self.trailer) {
+            (Column::Long(seq), Trailer::Staging) => seq.append_value(self.next_seq),
+            (Column::Micros(synced), Trailer::Target { synced: at }) => synced.append_value(at),
+            _ => unreachable!("the marks column is built for its trailer"),
+        }
         self.deleted.append_value(deleted);
         self.next_seq += 1;
         Ok(())
@@ -156,13 +179,13 @@ impl<'a> StagingBatch<'a> {
 
     /// Rows pushed since the last [`take`](Self::take).
     pub(crate) fn len(&self) -> usize {
-        self.seq.len()
+        self.deleted.len()
     }
 
     /// The rows pushed since the last call, as one record batch.
     pub(crate) fn take(&mut self) -> RecordBatch {
         let mut arrays: Vec<ArrayRef> = self.columns.iter_mut().map(Column::finish).collect();
-        arrays.push(Arc::new(self.seq.finish()));
+        arrays.push(self.marks.finish());
         arrays.push(Arc::new(self.deleted.finish()));
         let fields: Vec<Field> =
             arrays.iter().enumerate().map(|(i, a)| Field::new(format!("c{i}"), a.data_type().clone(), true)).collect();
@@ -172,7 +195,7 @@ impl<'a> StagingBatch<'a> {
 }
 
 /// `d`'s digits at `scale` decimal places, if it has no more than that many.
-fn mantissa_at(d: Decimal, scale: u32) -> Option<i128> {
+pub(crate) fn mantissa_at(d: Decimal, scale: u32) -> Option<i128> {
     let mut d = d;
     d.rescale(scale);
     (d.scale() == scale).then(|| d.mantissa())
@@ -192,7 +215,7 @@ pub(crate) fn epoch_micros(datetime: jiff::civil::DateTime) -> i64 {
 mod tests {
     use super::*;
     use duckdb::arrow::array::{Array, AsArray};
-    use duckdb::arrow::datatypes::{Decimal128Type, Int16Type, Int64Type};
+    use duckdb::arrow::datatypes::{Decimal128Type, Int16Type, Int64Type, TimestampMicrosecondType};
 
     fn spec(name: &str, ty: ColumnType) -> ColumnSpec {
         ColumnSpec { name: name.into(), ty }
@@ -202,7 +225,7 @@ mod tests {
     fn numbers_rows_across_batches_and_pads_short_rows_with_nulls() {
         let (id, amount) =
             (spec("id", ColumnType::Short), spec("amount", ColumnType::Decimal { precision: 10, scale: 2 }));
-        let mut batch = StagingBatch::new(vec![&id, &amount]);
+        let mut batch = RowBatch::new(vec![&id, &amount], Trailer::Staging);
         batch.push(&[Value::Int(7), Value::Decimal(Decimal::new(15, 1))], false).unwrap();
         batch.push(&[Value::String("8".into())], true).unwrap();
         let first = batch.take();
@@ -223,13 +246,26 @@ mod tests {
     }
 
     #[test]
+    fn rows_for_the_table_end_with_the_sync_time_and_the_deleted_flag() {
+        let id = spec("id", ColumnType::Long);
+        let mut batch = RowBatch::new(vec![&id], Trailer::Target { synced: 1_700_000_000_000_000 });
+        batch.push(&[Value::Int(1)], false).unwrap();
+        batch.push(&[Value::Int(2)], true).unwrap();
+        let rows = batch.take();
+        let synced = rows.column(1).as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(synced.values(), &[1_700_000_000_000_000; 2], "every row has the transaction's sync time");
+        assert_eq!(synced.timezone(), Some("UTC"));
+        assert_eq!((rows.column(2).as_boolean().value(0), rows.column(2).as_boolean().value(1)), (false, true));
+    }
+
+    #[test]
     fn a_value_that_does_not_fit_names_its_column() {
         let flag = spec("active", ColumnType::Boolean);
-        let mut batch = StagingBatch::new(vec![&flag]);
+        let mut batch = RowBatch::new(vec![&flag], Trailer::Staging);
         let error = batch.push(&[Value::String("maybe".into())], false).unwrap_err();
         assert!(error.starts_with("column `active`"), "{error}");
         let short = spec("small", ColumnType::Short);
-        let mut batch = StagingBatch::new(vec![&short]);
+        let mut batch = RowBatch::new(vec![&short], Trailer::Staging);
         assert!(batch.push(&[Value::Int(70_000)], false).unwrap_err().contains("small"));
     }
 

@@ -1,11 +1,28 @@
-//! The keys a table holds, as DuckDB's 64-bit hashes: what lets an upsert append rows whose
-//! key is certainly new instead of joining them against the whole table.
+//! The keys a table holds, as 64-bit hashes: what lets an upsert append rows whose key is
+//! certainly new straight into the table, instead of staging them and joining them against it.
 //!
 //! DuckDB tables carry no primary-key index (maintaining one costs more than the rest of the
 //! load, see docs/performance.md), so without this set every upsert would have to scan the
 //! table to tell inserts from updates. A hash absent from the set is a key absent from the
 //! table; a hash present is a key that is probably there (two keys share a hash about once in
 //! 2^64 / rows lookups), and such rows take the exact path that compares keys.
+//!
+//! Keys are hashed here, not by DuckDB, so that a row's hash is known before DuckDB sees the
+//! row. Both sides hash the value as DuckDB stores it for the column's type: a staged key from
+//! the engine's [`Value`], a stored one from the Arrow array DuckDB reads it into. The hash is
+//! only compared within one process (the set is read again by every sync).
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use duckdb::arrow::array::{Array, ArrayRef, AsArray};
+use duckdb::arrow::datatypes::{
+    DataType, Date32Type, Decimal128Type, Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+};
+use inlet_engine::TableSpec;
+use inlet_sdk::{ColumnType, Value};
+
+use crate::batch::{epoch_days, epoch_micros, mantissa_at};
 
 /// A sorted set of hashes: 8 bytes per row, exact membership of hashes.
 #[derive(Debug, Default)]
@@ -18,6 +35,7 @@ impl KeyHashes {
     pub(crate) fn from_unsorted(mut hashes: Vec<u64>) -> Self {
         hashes.sort_unstable();
         hashes.dedup();
+        hashes.shrink_to_fit();
         KeyHashes { sorted: hashes }
     }
 
@@ -53,8 +71,152 @@ impl KeyHashes {
     }
 }
 
+/// One key value as DuckDB stores it for its column's type, which both sides can produce.
+#[derive(Hash)]
+enum Scalar<'a> {
+    /// Integers, booleans, days and microseconds.
+    Whole(i64),
+    /// A decimal's digits at its column's scale.
+    Wide(i128),
+    /// Text and bytes.
+    Bytes(&'a [u8]),
+}
+
+/// Whether rows of `spec` can be hashed here: every key column has a type that DuckDB stores
+/// exactly as the engine hands it over. Floats (where `-0.0 = 0.0`) and JSON (which DuckDB
+/// rewrites) can't, and their tables merge every row with the exact path.
+pub(crate) fn hashable(spec: &TableSpec) -> bool {
+    spec.primary_key
+        .iter()
+        .all(|&k| !matches!(spec.columns[k].ty, ColumnType::Float | ColumnType::Double | ColumnType::Json))
+}
+
+/// The hash of the key of a row of `spec` (values in the order of its columns), or `None` when
+/// a key value is not of the variant its column's type converts to (the row then takes the
+/// exact path).
+pub(crate) fn row_hash(spec: &TableSpec, values: &[Value]) -> Option<u64> {
+    let mut hasher = DefaultHasher::new();
+    for &k in &spec.primary_key {
+        let scalar = match (spec.columns[k].ty, values.get(k)?) {
+            (ColumnType::Short | ColumnType::Int | ColumnType::Long, Value::Int(i)) => Scalar::Whole(*i),
+            (ColumnType::Boolean, Value::Bool(b)) => Scalar::Whole(i64::from(*b)),
+            (ColumnType::NaiveDate, Value::Date(d)) => Scalar::Whole(i64::from(epoch_days(*d))),
+            (ColumnType::NaiveDateTime, Value::DateTime(dt)) => Scalar::Whole(epoch_micros(*dt)),
+            (ColumnType::UtcDateTime, Value::Timestamp(t)) => Scalar::Whole(t.as_microsecond()),
+            (ColumnType::Decimal { scale, .. }, Value::Decimal(d)) => Scalar::Wide(mantissa_at(*d, scale.into())?),
+            (ColumnType::String | ColumnType::Xml, Value::String(s)) => Scalar::Bytes(s.as_bytes()),
+            (ColumnType::Binary, Value::Bytes(b)) => Scalar::Bytes(b),
+            _ => return None,
+        };
+        scalar.hash(&mut hasher);
+    }
+    Some(hasher.finish())
+}
+
+/// Appends to `out` the hashes of the stored keys in `columns` (the key columns of a batch
+/// read from the table, cast to the connector's types). A `NULL` (a stored key that does not
+/// convert to the connector's type) can't equal a staged key and is skipped.
+pub(crate) fn stored_hashes(columns: &[ArrayRef], out: &mut Vec<u64>) -> Result<(), String> {
+    let readers = columns.iter().map(|c| reader(c.as_ref())).collect::<Result<Vec<_>, _>>()?;
+    let rows = columns.first().map_or(0, |c| c.len());
+    'rows: for row in 0..rows {
+        let mut hasher = DefaultHasher::new();
+        for read in &readers {
+            match read(row) {
+                Some(scalar) => scalar.hash(&mut hasher),
+                None => continue 'rows,
+            }
+        }
+        out.push(hasher.finish());
+    }
+    Ok(())
+}
+
+type Reader<'a> = Box<dyn Fn(usize) -> Option<Scalar<'a>> + 'a>;
+
+/// Reads the values of a key column as [`Scalar`]s, as [`row_hash`] makes them.
+fn reader(array: &dyn Array) -> Result<Reader<'_>, String> {
+    fn present<'a, T>(array: &'a dyn Array, read: impl Fn(usize) -> T + 'a) -> impl Fn(usize) -> Option<T> + 'a {
+        move |i| (!array.is_null(i)).then(|| read(i))
+    }
+    let reader: Reader = match array.data_type() {
+        DataType::Boolean => {
+            let a = array.as_boolean();
+            Box::new(present(array, move |i| Scalar::Whole(i64::from(a.value(i)))))
+        }
+        DataType::Int16 => {
+            let a = array.as_primitive::<Int16Type>();
+            Box::new(present(array, move |i| Scalar::Whole(a.value(i).into())))
+        }
+        DataType::Int32 => {
+            let a = array.as_primitive::<Int32Type>();
+            Box::new(present(array, move |i| Scalar::Whole(a.value(i).into())))
+        }
+        DataType::Int64 => {
+            let a = array.as_primitive::<Int64Type>();
+            Box::new(present(array, move |i| Scalar::Whole(a.value(i))))
+        }
+        DataType::Date32 => {
+            let a = array.as_primitive::<Date32Type>();
+            Box::new(present(array, move |i| Scalar::Whole(a.value(i).into())))
+        }
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            let a = array.as_primitive::<TimestampSecondType>();
+            Box::new(present(array, move |i| Scalar::Whole(a.value(i) * 1_000_000)))
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            let a = array.as_primitive::<TimestampMillisecondType>();
+            Box::new(present(array, move |i| Scalar::Whole(a.value(i) * 1_000)))
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            let a = array.as_primitive::<TimestampMicrosecondType>();
+            Box::new(present(array, move |i| Scalar::Whole(a.value(i))))
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            let a = array.as_primitive::<TimestampNanosecondType>();
+            Box::new(present(array, move |i| Scalar::Whole(a.value(i).div_euclid(1_000))))
+        }
+        DataType::Decimal128(..) => {
+            let a = array.as_primitive::<Decimal128Type>();
+            Box::new(present(array, move |i| Scalar::Wide(a.value(i))))
+        }
+        DataType::Utf8 => {
+            let a = array.as_string::<i32>();
+            Box::new(present(array, move |i| Scalar::Bytes(a.value(i).as_bytes())))
+        }
+        DataType::LargeUtf8 => {
+            let a = array.as_string::<i64>();
+            Box::new(present(array, move |i| Scalar::Bytes(a.value(i).as_bytes())))
+        }
+        DataType::Utf8View => {
+            let a = array.as_string_view();
+            Box::new(present(array, move |i| Scalar::Bytes(a.value(i).as_bytes())))
+        }
+        DataType::Binary => {
+            let a = array.as_binary::<i32>();
+            Box::new(present(array, move |i| Scalar::Bytes(a.value(i))))
+        }
+        DataType::LargeBinary => {
+            let a = array.as_binary::<i64>();
+            Box::new(present(array, move |i| Scalar::Bytes(a.value(i))))
+        }
+        DataType::BinaryView => {
+            let a = array.as_binary_view();
+            Box::new(present(array, move |i| Scalar::Bytes(a.value(i))))
+        }
+        other => return Err(format!("a key column came back from DuckDB as Arrow {other}, which inlet does not hash")),
+    };
+    Ok(reader)
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use duckdb::arrow::array::{BinaryArray, Decimal128Array, Int16Array, StringArray, TimestampMicrosecondArray};
+    use inlet_engine::ColumnSpec;
+    use inlet_sdk::Decimal;
+
     use super::*;
 
     /// A cheap deterministic stream of well-spread numbers.
@@ -85,5 +247,65 @@ mod tests {
         let mut empty = KeyHashes::default();
         empty.insert_all(vec![3, 1, 2]);
         assert_eq!(empty.sorted, vec![1, 2, 3]);
+    }
+
+    fn spec(columns: &[(&str, ColumnType)], key: &[usize]) -> TableSpec {
+        TableSpec {
+            name: "t".into(),
+            columns: columns.iter().map(|(n, ty)| ColumnSpec { name: (*n).into(), ty: *ty }).collect(),
+            primary_key: key.to_vec(),
+            version: None,
+        }
+    }
+
+    fn hashes_of(columns: Vec<ArrayRef>) -> Vec<u64> {
+        let mut out = Vec::new();
+        stored_hashes(&columns, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_staged_key_hashes_as_the_same_key_read_back_from_duckdb() {
+        let composite = spec(
+            &[
+                ("region", ColumnType::Short),
+                ("name", ColumnType::String),
+                ("at", ColumnType::UtcDateTime),
+                ("amount", ColumnType::Decimal { precision: 10, scale: 2 }),
+                ("blob", ColumnType::Binary),
+            ],
+            &[0, 1, 2, 3, 4],
+        );
+        let at: jiff::Timestamp = "2026-11-20T10:00:00.123456Z".parse().unwrap();
+        let staged = [
+            Value::Int(7),
+            Value::String("Ann".into()),
+            Value::Timestamp(at),
+            Value::Decimal(Decimal::new(15, 1)),
+            Value::Bytes(vec![1, 2]),
+        ];
+        let stored = hashes_of(vec![
+            Arc::new(Int16Array::from(vec![7, 7])),
+            Arc::new(StringArray::from(vec!["Ann", "Bob"])),
+            Arc::new(TimestampMicrosecondArray::from(vec![at.as_microsecond(); 2]).with_timezone("UTC")),
+            Arc::new(Decimal128Array::from(vec![150, 150]).with_precision_and_scale(10, 2).unwrap()),
+            Arc::new(BinaryArray::from(vec![&[1u8, 2][..], &[1, 2][..]])),
+        ]);
+        assert_eq!(stored.len(), 2);
+        assert_eq!(row_hash(&composite, &staged), Some(stored[0]), "1.5 staged is 150 at scale 2 stored");
+        assert_ne!(stored[0], stored[1], "another name is another key");
+    }
+
+    #[test]
+    fn keys_that_cannot_be_compared_are_left_to_the_exact_path() {
+        let by_id = spec(&[("id", ColumnType::Long), ("score", ColumnType::Double)], &[0]);
+        assert!(hashable(&by_id));
+        assert!(!hashable(&spec(&[("score", ColumnType::Double)], &[0])));
+        assert_eq!(row_hash(&by_id, &[Value::String("7".into())]), None, "not the variant a LONG converts to");
+        assert_eq!(row_hash(&by_id, &[]), None, "no key at all");
+        let stored = hashes_of(vec![Arc::new(duckdb::arrow::array::Int64Array::from(vec![Some(7), None]))]);
+        assert_eq!(stored, vec![row_hash(&by_id, &[Value::Int(7)]).unwrap()], "a key that did not cast is skipped");
+        let floats: ArrayRef = Arc::new(duckdb::arrow::array::Float64Array::from(vec![1.0]));
+        assert!(stored_hashes(&[floats], &mut Vec::new()).unwrap_err().contains("Float64"));
     }
 }

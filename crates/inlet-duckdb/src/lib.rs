@@ -21,10 +21,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use duckdb::arrow::array::{Array, ArrayRef, Int64Array, UInt64Array};
-use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::types::{TimeUnit, Value as Db};
 use duckdb::{Connection, params_from_iter};
 use inlet_engine::sql::{UpsertClauses, key_list, key_matches, quote};
@@ -36,7 +33,7 @@ use inlet_sdk::{ColumnType, Decimal, Record, State, Value};
 
 mod batch;
 mod keys;
-use batch::{BATCH_ROWS, StagingBatch, epoch_days, epoch_micros};
+use batch::{BATCH_ROWS, RowBatch, Trailer, epoch_days, epoch_micros};
 use keys::KeyHashes;
 
 /// A DuckDB warehouse file, and the schema a connector writes to.
@@ -55,14 +52,28 @@ pub struct DuckDbDestination {
     /// key hashes are worth reading.
     staged_rows: HashMap<String, usize>,
     /// The sync time of the open transaction's rows; `None` when none is open.
-    synced: Option<Db>,
+    synced: Option<jiff::Timestamp>,
+}
+
+/// A table rows are appended to.
+#[derive(Clone, Copy)]
+enum Place<'a> {
+    /// A table of the warehouse's schema.
+    Target(&'a str),
+    /// A temporary staging table.
+    Staging(&'a str),
+}
+
+impl<'a> Place<'a> {
+    fn name(self) -> &'a str {
+        match self {
+            Place::Target(name) | Place::Staging(name) => name,
+        }
+    }
 }
 
 /// The key of the table's comment (a JSON object) that lists its primary-key columns.
 const KEY_COMMENT: &str = "primary_key";
-
-/// The temporary table of staged rows that may match a stored key, by their `_inlet_seq`.
-const CANDIDATES: &str = "temp._inlet_candidates";
 
 /// The DuckDB type of a column type.
 pub fn sql_type(ty: ColumnType) -> String {
@@ -120,9 +131,13 @@ impl DuckDbDestination {
                 failure(DestinationErrorKind::Unavailable, format!("cannot open the DuckDB warehouse {}", path.display()), e)
             }
         })?;
-        // No network: extensions are bundled or absent, never downloaded.
+        // No network: extensions are bundled or absent, never downloaded. Text is stored
+        // uncompressed unless asked (see `compress_text`).
         connection
-            .execute_batch("SET autoinstall_known_extensions = false; SET autoload_known_extensions = false;")
+            .execute_batch(
+                "SET autoinstall_known_extensions = false; SET autoload_known_extensions = false; \
+                 SET disabled_compression_methods = 'dict_fsst';",
+            )
             .map_err(|e| failure(DestinationErrorKind::Unavailable, "cannot configure DuckDB", e))?;
         Ok(DuckDbDestination {
             connection,
@@ -134,6 +149,18 @@ impl DuckDbDestination {
             staged_rows: HashMap::new(),
             synced: None,
         })
+    }
+
+    /// Lets DuckDB compress text (dictionary and FSST encoding) when it writes rows to the
+    /// file. By default inlet stores text uncompressed: compressing it was half of DuckDB's
+    /// work in a load, and text-heavy tables take about twice the space without it
+    /// (docs/performance.md has the figures). Numbers, times and repeated values are compressed
+    /// either way.
+    pub fn compress_text(self) -> Result<Self, DestinationError> {
+        self.connection
+            .execute_batch("RESET disabled_compression_methods")
+            .map_err(|e| failure(DestinationErrorKind::Unavailable, "cannot configure DuckDB", e))?;
+        Ok(self)
     }
 
     fn target(&self, table: &str) -> String {
@@ -251,38 +278,59 @@ impl DuckDbDestination {
         Ok((name, columns))
     }
 
-    /// Appends `rows` (values, deleted) of `columns` to the staging table `stage`, numbering
-    /// them in order; short rows end with `NULL`s.
+    /// Appends `rows` (values, deleted) of `columns` to `table` (in the warehouse's schema, or
+    /// a staging table) as record batches with `trailer`'s columns, named `trailer_names`;
+    /// short rows end with `NULL`s.
     fn append<'a>(
+        &self,
+        table: Place,
+        columns: Vec<&ColumnSpec>,
+        (trailer, trailer_names): (Trailer, [&str; 2]),
+        rows: impl Iterator<Item = (&'a [Value], bool)>,
+    ) -> Result<(), DestinationError> {
+        let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).chain(trailer_names).collect();
+        let appender = match table {
+            Place::Target(table) => self.connection.appender_with_columns_to_db(table, &self.schema, &names),
+            Place::Staging(table) => {
+                self.connection.appender_with_columns_to_catalog_and_db(table, "temp", "main", &names)
+            }
+        };
+        let table = table.name();
+        let mut appender = appender.map_err(write_error(format!("cannot append to `{table}`")))?;
+        let mut batch = RowBatch::new(columns, trailer);
+        for (values, deleted) in rows {
+            batch.push(values, deleted).map_err(|e| {
+                DestinationError::new(DestinationErrorKind::Write, format!("cannot write a row of `{table}`: {e}"))
+            })?;
+            if batch.len() == BATCH_ROWS {
+                appender.append_record_batch(batch.take()).map_err(write_error(format!("cannot write `{table}`")))?;
+            }
+        }
+        if batch.len() > 0 {
+            appender.append_record_batch(batch.take()).map_err(write_error(format!("cannot write `{table}`")))?;
+        }
+        appender.flush().map_err(write_error(format!("cannot write `{table}`")))
+    }
+
+    /// Appends `rows` to the staging table `stage`, numbered in order.
+    fn append_staged<'a>(
         &self,
         stage: &str,
         columns: Vec<&ColumnSpec>,
         rows: impl Iterator<Item = (&'a [Value], bool)>,
     ) -> Result<(), DestinationError> {
-        let mut appender = self
-            .connection
-            .appender_to_catalog_and_db(stage, "temp", "main")
-            .map_err(write_error("cannot append to a staging table"))?;
-        let mut batch = StagingBatch::new(columns);
-        for (values, deleted) in rows {
-            batch.push(values, deleted).map_err(|e| {
-                DestinationError::new(DestinationErrorKind::Write, format!("cannot stage a row of `{stage}`: {e}"))
-            })?;
-            if batch.len() == BATCH_ROWS {
-                appender.append_record_batch(batch.take()).map_err(write_error("cannot stage rows"))?;
-            }
-        }
-        if batch.len() > 0 {
-            appender.append_record_batch(batch.take()).map_err(write_error("cannot stage rows"))?;
-        }
-        appender.flush().map_err(write_error("cannot stage rows"))
+        self.append(Place::Staging(stage), columns, (Trailer::Staging, ["_inlet_seq", "_inlet_row_deleted"]), rows)
     }
 
     /// The hashes of the keys `spec`'s table holds, read from the table the first time, unless
-    /// the rows staged for it in this session, `staged` included, are few next to the table:
-    /// reading every key costs about one join of the staged rows against the table, so a sync
-    /// that changes a few rows of a big table joins them (`None`) instead.
+    /// its keys can't be hashed (see [`keys::hashable`]) or the rows staged for it in this
+    /// session, `staged` included, are few next to the table: reading every key costs about one
+    /// join of the staged rows against the table, so a sync that changes a few rows of a big
+    /// table joins them (`None`) instead.
     fn held_keys(&mut self, spec: &TableSpec, staged: usize) -> Result<Option<&mut KeyHashes>, DestinationError> {
+        if !keys::hashable(spec) {
+            return Ok(None);
+        }
         let staged = {
             let total = self.staged_rows.entry(spec.name.clone()).or_default();
             *total += staged;
@@ -298,175 +346,145 @@ impl DuckDbDestination {
                 return Ok(None);
             }
             let target = self.target(&spec.name);
-            // Hashed as the staging table types them (the connector's types), which a table
-            // created by another version of the connector may not share; a stored key that
-            // does not convert cannot equal a staged one.
+            // Read as the connector types them, which a table created by another version of
+            // the connector may not share; a stored key that does not convert cannot equal a
+            // staged one.
             let keys: Vec<String> = spec
                 .primary_key
                 .iter()
                 .map(|&k| format!("TRY_CAST({} AS {})", quote(&spec.columns[k].name), sql_type(spec.columns[k].ty)))
                 .collect();
-            let sql = format!("SELECT hash({}) FROM {target}", keys.join(", "));
-            let read_error = write_error(format!("cannot read the keys of {target}"));
-            let batches: Vec<_> = self
-                .connection
-                .prepare(&sql)
-                .and_then(|mut statement| Ok(statement.query_arrow([])?.collect()))
-                .map_err(read_error)?;
+            let sql = format!("SELECT {} FROM {target}", keys.join(", "));
+            let read_error = || write_error(format!("cannot read the keys of {target}"));
+            let mut statement = self.connection.prepare(&sql).map_err(read_error())?;
             let mut hashes = Vec::new();
-            for batch in batches {
-                // A missing key would be taken for a new one and written twice: no guessing.
-                let column = batch.column(0).as_any().downcast_ref::<UInt64Array>().ok_or_else(|| {
-                    DestinationError::new(
-                        DestinationErrorKind::Write,
-                        format!("cannot read the keys of {target}: DuckDB's hash() did not answer UBIGINT"),
-                    )
+            for batch in statement.stream_arrow([]).map_err(read_error())? {
+                // A key misread would be taken for a new one and written twice: no guessing.
+                keys::stored_hashes(batch.map_err(read_error())?.columns(), &mut hashes).map_err(|e| {
+                    DestinationError::new(DestinationErrorKind::Write, format!("cannot read the keys of {target}: {e}"))
                 })?;
-                hashes.extend_from_slice(column.values());
             }
             self.held.insert(spec.name.clone(), KeyHashes::from_unsorted(hashes));
         }
         Ok(self.held.get_mut(&spec.name))
     }
 
-    /// Merges `rows` into the table: the newest staged row per key, never replacing a newer
-    /// stored one. Rows whose key the table certainly lacks are appended; the rest are
-    /// compared with the stored rows, which costs a join over the table.
-    fn upsert(&mut self, spec: &TableSpec, rows: &[inlet_engine::Row], synced: Db) -> Result<(), DestinationError> {
-        let (stage, staged) = self.stage(spec, false)?;
-        self.append(&stage, staged, rows.iter().map(|r| (r.values.as_slice(), r.deleted)))?;
-        let stage = format!("temp.{}", quote(&stage));
-        let keys = key_list(spec);
-        let hashes: Vec<(i64, u64)> = {
-            let sql = format!("SELECT _inlet_seq, hash({keys}) FROM {stage}");
-            let mut statement = self.connection.prepare(&sql).map_err(write_error("cannot hash the staged keys"))?;
-            statement
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                .map_err(write_error("cannot hash the staged keys"))?
-        };
-        let target = self.target(&spec.name);
-        let merge = UpsertClauses::new(spec, &target, "staged");
-        let mut distinct: Vec<u64> = hashes.iter().map(|(_, h)| *h).collect();
-        distinct.sort_unstable();
-        distinct.dedup();
-        if distinct.len() < hashes.len() {
-            let sql = format!(
-                "DELETE FROM {stage} WHERE _inlet_seq IN (SELECT _inlet_seq FROM {stage} \
-                 QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {newest}) > 1)",
-                newest = merge.newest
-            );
-            self.connection.execute_batch(&sql).map_err(write_error("cannot drop superseded staged rows"))?;
-        }
-        let maybe: Vec<i64> = match self.held_keys(spec, hashes.len())? {
-            Some(held) => hashes.iter().filter(|(_, h)| held.may_hold(*h)).map(|(seq, _)| *seq).collect(),
-            None => hashes.iter().map(|(seq, _)| *seq).collect(),
-        };
-        let insert = format!(
-            "INSERT INTO {target} ({cols}, {synced}, {deleted}) SELECT {cols}, ?::TIMESTAMPTZ, _inlet_row_deleted FROM {stage}",
-            cols = merge.columns,
-            synced = columns::SYNCED,
-            deleted = columns::DELETED,
-        );
-        if maybe.is_empty() {
-            self.connection.execute(&insert, [synced]).map_err(write_error(format!("cannot add rows to {target}")))?;
-        } else {
-            self.stage_candidates(&maybe)?;
-            self.merge_candidates(spec, &merge, &stage, &insert, synced)?;
-        }
-        if let Some(held) = self.held.get_mut(&spec.name) {
-            held.insert_all(distinct);
-        }
-        self.connection
-            .execute_batch(&format!("DELETE FROM {stage}"))
-            .map_err(write_error("cannot empty a staging table"))
-    }
-
-    /// Merges the staged rows listed in [`CANDIDATES`] with `merge`'s clauses (from
-    /// `staged`; `insert` adds staged rows to the target): the stored ones are updated unless
-    /// newer, the others added.
-    fn merge_candidates(
+    /// Merges `rows` into the table: the newest row per key, never replacing a newer stored
+    /// one. Rows whose key the table certainly lacks, and that the piece holds once, are
+    /// appended to the table; the others are staged and compared with the stored rows, which
+    /// costs a join over the table.
+    fn upsert(
         &mut self,
         spec: &TableSpec,
-        merge: &UpsertClauses,
-        stage: &str,
-        insert: &str,
-        synced: Db,
+        rows: &[inlet_engine::Row],
+        synced: jiff::Timestamp,
     ) -> Result<(), DestinationError> {
+        let hashes: Vec<Option<u64>> = rows.iter().map(|r| keys::row_hash(spec, &r.values)).collect();
+        let direct: Vec<bool> = match self.held_keys(spec, rows.len())? {
+            None => vec![false; rows.len()],
+            Some(held) => {
+                let mut repeated: Vec<u64> = hashes.iter().flatten().copied().collect();
+                repeated.sort_unstable();
+                repeated = repeated.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+                repeated.dedup();
+                hashes
+                    .iter()
+                    .map(|h| h.is_some_and(|h| !held.may_hold(h) && repeated.binary_search(&h).is_err()))
+                    .collect()
+            }
+        };
+        let pick = |take: bool| {
+            rows.iter().zip(&direct).filter(move |(_, d)| **d == take).map(|(r, _)| (r.values.as_slice(), r.deleted))
+        };
+        let new_rows = direct.iter().filter(|d| **d).count();
+        if new_rows > 0 {
+            let names = [columns::SYNCED, columns::DELETED];
+            let trailer = Trailer::Target { synced: synced.as_microsecond() };
+            self.append(Place::Target(&spec.name), spec.columns.iter().collect(), (trailer, names), pick(true))?;
+        }
+        if new_rows < rows.len() {
+            self.merge_staged(spec, pick(false), synced)?;
+        }
+        if let Some(held) = self.held.get_mut(&spec.name) {
+            held.insert_all(hashes.into_iter().flatten().collect());
+        }
+        Ok(())
+    }
+
+    /// Stages `rows` and merges them into the table: the stored rows are updated unless newer,
+    /// the others added.
+    fn merge_staged<'a>(
+        &mut self,
+        spec: &TableSpec,
+        rows: impl Iterator<Item = (&'a [Value], bool)>,
+        synced: jiff::Timestamp,
+    ) -> Result<(), DestinationError> {
+        let (stage, staged) = self.stage(spec, false)?;
+        self.append_staged(&stage, staged, rows)?;
+        let stage = format!("temp.{}", quote(&stage));
         let target = self.target(&spec.name);
-        let matches = key_matches(spec, &target, "staged");
+        let merge = UpsertClauses::new(spec, &target, "staged");
         let merge_error = || write_error(format!("cannot merge rows into {target}"));
-        let certainly_new =
-            format!("{insert} staged WHERE NOT EXISTS (SELECT 1 FROM {CANDIDATES} c WHERE c.seq = staged._inlet_seq)");
-        self.connection.execute(&certainly_new, [synced.clone()]).map_err(merge_error())?;
+        let keys = key_list(spec);
+        let superseded = format!(
+            "DELETE FROM {stage} WHERE _inlet_seq IN (SELECT _inlet_seq FROM {stage} \
+             QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {newest}) > 1)",
+            newest = merge.newest
+        );
+        self.connection.execute_batch(&superseded).map_err(write_error("cannot drop superseded staged rows"))?;
         let candidates: usize = self
             .connection
-            .query_row(
-                &format!("SELECT count(*) FROM {stage} WHERE _inlet_seq IN (SELECT seq FROM {CANDIDATES})"),
-                [],
-                |r| r.get(0),
-            )
+            .query_row(&format!("SELECT count(*) FROM {stage}"), [], |r| r.get(0))
             .map_err(merge_error())?;
+        let matches = key_matches(spec, &target, "staged");
         let staged = format!(
-            "(SELECT {cols}, ?::TIMESTAMPTZ AS {synced}, _inlet_row_deleted AS {deleted} \
-             FROM {stage} WHERE _inlet_seq IN (SELECT seq FROM {CANDIDATES})) staged",
+            "(SELECT {cols}, ?::TIMESTAMPTZ AS {synced}, _inlet_row_deleted AS {deleted} FROM {stage}) staged",
             cols = merge.columns,
             synced = columns::SYNCED,
             deleted = columns::DELETED,
         );
+        let at = timestamp(synced);
         // Rows stored at the same version are replaced first: joining on the version too lets
         // DuckDB skip the row groups whose versions differ, so the rows a sync reads again at
         // its cursor cost a few row groups, not the whole table.
+        let mut done = false;
         if let Some(version) = spec.version {
             let v = quote(&spec.columns[version].name);
             let same = format!(
                 "UPDATE {target} SET {sets} FROM {staged} WHERE {matches} AND {target}.{v} = staged.{v}",
                 sets = merge.sets
             );
-            if self.connection.execute(&same, [synced.clone()]).map_err(merge_error())? == candidates {
-                return Ok(());
+            done = self.connection.execute(&same, [at.clone()]).map_err(merge_error())? == candidates;
+        }
+        // Every staged row whose key is stored counts as updated, even when the stored row is
+        // newer and keeps its values: then only a count short of the staged rows needs the
+        // second scan of the table, for the keys it lacks.
+        if !done {
+            let update = format!("UPDATE {target} SET {} FROM {staged} WHERE {matches}", merge.guarded_sets);
+            if self.connection.execute(&update, [at.clone()]).map_err(merge_error())? < candidates {
+                let missing = format!(
+                    "INSERT INTO {target} ({cols}, {synced}, {deleted}) SELECT {cols}, ?::TIMESTAMPTZ, _inlet_row_deleted \
+                     FROM {stage} staged WHERE NOT EXISTS (SELECT 1 FROM {target} WHERE {matches})",
+                    cols = merge.columns,
+                    synced = columns::SYNCED,
+                    deleted = columns::DELETED,
+                );
+                self.connection.execute(&missing, [at]).map_err(merge_error())?;
             }
         }
-        // Every candidate whose key is stored counts as updated, even when the stored row is
-        // newer and keeps its values: then only a count short of the candidates needs the
-        // second scan of the table, for the keys it lacks.
-        let update = format!("UPDATE {target} SET {} FROM {staged} WHERE {matches}", merge.guarded_sets);
-        if self.connection.execute(&update, [synced.clone()]).map_err(merge_error())? < candidates {
-            let missing = format!(
-                "{insert} staged WHERE _inlet_seq IN (SELECT seq FROM {CANDIDATES}) AND NOT EXISTS (SELECT 1 FROM {target} WHERE {matches})"
-            );
-            self.connection.execute(&missing, [synced]).map_err(merge_error())?;
-        }
-        Ok(())
-    }
-
-    /// Fills [`CANDIDATES`] with `seqs`: the staged rows whose key the table may hold.
-    fn stage_candidates(&mut self, seqs: &[i64]) -> Result<(), DestinationError> {
-        if !self.staging.contains_key(CANDIDATES) {
-            self.connection
-                .execute_batch(&format!(
-                    "DROP TABLE IF EXISTS {CANDIDATES}; CREATE TEMP TABLE _inlet_candidates (seq BIGINT)"
-                ))
-                .map_err(write_error("cannot create the staging table of candidates"))?;
-            self.staging.insert(CANDIDATES.to_owned(), 1);
-        }
         self.connection
-            .execute_batch(&format!("DELETE FROM {CANDIDATES}"))
-            .map_err(write_error("cannot empty a staging table"))?;
-        let mut appender = self
-            .connection
-            .appender_to_catalog_and_db("_inlet_candidates", "temp", "main")
-            .map_err(write_error("cannot append to a staging table"))?;
-        let column: ArrayRef = Arc::new(Int64Array::from(seqs.to_vec()));
-        let batch = RecordBatch::try_from_iter([("seq", column)])
-            .map_err(|e| DestinationError::new(DestinationErrorKind::Write, format!("cannot stage candidates: {e}")))?;
-        appender.append_record_batch(batch).map_err(write_error("cannot stage candidates"))?;
-        appender.flush().map_err(write_error("cannot stage candidates"))
+            .execute_batch(&format!("DELETE FROM {stage}"))
+            .map_err(write_error("cannot empty a staging table"))
     }
 
-    fn delete(&mut self, spec: &TableSpec, keys: &[Vec<Value>], synced: Db) -> Result<(), DestinationError> {
+    fn delete(
+        &mut self,
+        spec: &TableSpec,
+        keys: &[Vec<Value>],
+        synced: jiff::Timestamp,
+    ) -> Result<(), DestinationError> {
         let (stage, staged) = self.stage(spec, true)?;
-        self.append(&stage, staged, keys.iter().map(|k| (k.as_slice(), true)))?;
+        self.append_staged(&stage, staged, keys.iter().map(|k| (k.as_slice(), true)))?;
         let target = self.target(&spec.name);
         let sql = format!(
             "UPDATE {target} SET {deleted} = true, {synced} = ?::TIMESTAMPTZ FROM (SELECT DISTINCT {keys} FROM temp.{stage}) k WHERE {matches}",
@@ -477,14 +495,19 @@ impl DuckDbDestination {
             matches = key_matches(spec, &target, "k"),
         );
         self.connection
-            .execute(&sql, [synced])
+            .execute(&sql, [timestamp(synced)])
             .map_err(write_error(format!("cannot mark rows of {target} deleted")))?;
         self.connection
             .execute_batch(&format!("DELETE FROM temp.{}", quote(&stage)))
             .map_err(write_error("cannot empty a staging table"))
     }
 
-    fn patch(&mut self, spec: &TableSpec, patches: &[inlet_engine::Patch], synced: Db) -> Result<(), DestinationError> {
+    fn patch(
+        &mut self,
+        spec: &TableSpec,
+        patches: &[inlet_engine::Patch],
+        synced: jiff::Timestamp,
+    ) -> Result<(), DestinationError> {
         let target = self.target(&spec.name);
         for patch in patches {
             let mut sets: Vec<String> =
@@ -494,7 +517,7 @@ impl DuckDbDestination {
                 spec.primary_key.iter().map(|&k| format!("{} = ?", quote(&spec.columns[k].name))).collect();
             let sql = format!("UPDATE {target} SET {} WHERE {}", sets.join(", "), wheres.join(" AND "));
             let mut params: Vec<Db> = patch.columns.iter().map(|(_, v)| to_duckdb(v)).collect();
-            params.push(synced.clone());
+            params.push(timestamp(synced));
             params.extend(patch.key.iter().map(to_duckdb));
             self.connection
                 .execute(&sql, params_from_iter(params))
@@ -503,7 +526,7 @@ impl DuckDbDestination {
         Ok(())
     }
 
-    fn write_state(&mut self, state: &SavedState, synced: Db) -> Result<(), DestinationError> {
+    fn write_state(&mut self, state: &SavedState, synced: jiff::Timestamp) -> Result<(), DestinationError> {
         let table = self.target(columns::STATE_TABLE);
         let sql = format!(
             "CREATE TABLE IF NOT EXISTS {table} (id INTEGER PRIMARY KEY, connector VARCHAR NOT NULL, state JSON NOT NULL, committed_at TIMESTAMPTZ NOT NULL); \
@@ -513,20 +536,25 @@ impl DuckDbDestination {
         self.connection.execute_batch(create).map_err(write_error("cannot create the state table"))?;
         let json = state.state.to_json().to_string();
         self.connection
-            .execute(insert, duckdb::params![state.connector, json, synced])
+            .execute(insert, duckdb::params![state.connector, json, timestamp(synced)])
             .map_err(write_error("cannot save the state"))?;
         Ok(())
     }
 
-    fn apply(&mut self, tables: &[TableSpec], segments: &[Segment], synced: &Db) -> Result<(), DestinationError> {
+    fn apply(
+        &mut self,
+        tables: &[TableSpec],
+        segments: &[Segment],
+        synced: jiff::Timestamp,
+    ) -> Result<(), DestinationError> {
         for spec in tables {
             self.ensure_table(spec)?;
         }
         for segment in segments {
             match segment {
-                Segment::Upserts { table, rows } => self.upsert(&tables[*table], rows, synced.clone())?,
-                Segment::Deletes { table, keys } => self.delete(&tables[*table], keys, synced.clone())?,
-                Segment::Patches { table, patches } => self.patch(&tables[*table], patches, synced.clone())?,
+                Segment::Upserts { table, rows } => self.upsert(&tables[*table], rows, synced)?,
+                Segment::Deletes { table, keys } => self.delete(&tables[*table], keys, synced)?,
+                Segment::Patches { table, patches } => self.patch(&tables[*table], patches, synced)?,
                 Segment::Truncate { table } => {
                     let target = self.target(&tables[*table].name);
                     let sql = format!(
@@ -535,7 +563,7 @@ impl DuckDbDestination {
                         columns::SYNCED
                     );
                     self.connection
-                        .execute(&sql, [synced.clone()])
+                        .execute(&sql, [timestamp(synced)])
                         .map_err(write_error(format!("cannot truncate {target}")))?;
                 }
             }
@@ -544,8 +572,8 @@ impl DuckDbDestination {
     }
 
     /// The open transaction's sync time, or an error if none is open.
-    fn open_transaction(&self) -> Result<Db, DestinationError> {
-        self.synced.clone().ok_or_else(DestinationError::no_transaction)
+    fn open_transaction(&self) -> Result<jiff::Timestamp, DestinationError> {
+        self.synced.ok_or_else(DestinationError::no_transaction)
     }
 
     /// Passes `result` on; on an error, first rolls back the open transaction.
@@ -572,7 +600,7 @@ impl Destination for DuckDbDestination {
 
     fn begin(&mut self, synced_at: jiff::Timestamp) -> Result<(), DestinationError> {
         self.connection.execute_batch("BEGIN TRANSACTION").map_err(write_error("cannot begin a transaction"))?;
-        self.synced = Some(Db::Timestamp(TimeUnit::Microsecond, synced_at.as_microsecond()));
+        self.synced = Some(synced_at);
         let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", quote(&self.schema));
         let created =
             self.connection.execute_batch(&sql).map_err(write_error(format!("cannot create schema {}", self.schema)));
@@ -580,7 +608,7 @@ impl Destination for DuckDbDestination {
     }
 
     fn write(&mut self, tables: &[TableSpec], segments: &[Segment]) -> Result<(), DestinationError> {
-        let written = self.open_transaction().and_then(|synced| self.apply(tables, segments, &synced));
+        let written = self.open_transaction().and_then(|synced| self.apply(tables, segments, synced));
         self.or_roll_back(written)
     }
 
@@ -627,6 +655,11 @@ fn read_state(connection: &Connection, schema: &str) -> Result<Option<SavedState
         .and_then(|json| State::from_json(json).map_err(|e| e.message().to_owned()))
         .map_err(|e| DestinationError::bad_state(schema, &e))?;
     Ok(Some(SavedState { connector, state }))
+}
+
+/// An instant as a DuckDB parameter.
+fn timestamp(at: jiff::Timestamp) -> Db {
+    Db::Timestamp(TimeUnit::Microsecond, at.as_microsecond())
 }
 
 /// An inlet value as DuckDB takes it; the Appender and the parameters cast to the column type.

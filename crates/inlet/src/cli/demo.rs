@@ -44,7 +44,7 @@ struct Outcome {
 /// Runs the demo.
 pub fn run(args: DemoArgs) -> Result<Exit, Failure> {
     // Made anew at each run.
-    Choice::DuckDb { path: args.warehouse.clone(), schema: "main".into() }.discard()?;
+    Choice::DuckDb { path: args.warehouse.clone(), schema: "main".into(), compress_text: false }.discard()?;
     runtime()?.block_on(async {
         let config = PlaygroundConfig { users: args.users, seed: 7, delete_mode: DeleteMode::Tombstone, ..Default::default() };
         let playground = inlet_playground::start(config, "127.0.0.1:0".parse().expect("an address")).await.map_err(|e| Failure::from(anyhow::Error::new(e)))?;

@@ -128,7 +128,11 @@ async fn soak_round(
         .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
     let place = match &args.destination {
         Some(url) => Choice::Postgres { url: url.clone(), schema: format!("soak_{}_{round}", args.seed) },
-        None => Choice::DuckDb { path: args.dir.join(format!("round-{round}.db")), schema: "main".into() },
+        None => Choice::DuckDb {
+            path: args.dir.join(format!("round-{round}.db")),
+            schema: "main".into(),
+            compress_text: false,
+        },
     };
     let _ = place.discard();
     let mut json: serde_json::Value = serde_json::from_str(extra).expect("valid JSON");

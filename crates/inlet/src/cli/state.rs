@@ -68,7 +68,7 @@ fn resolve(target: &Target, config: Option<&PathBuf>) -> Result<(Choice, Configu
 /// The saved state of `choice`, read without creating anything.
 pub fn read_saved(choice: &Choice) -> Result<Option<SavedState>, Failure> {
     match choice {
-        Choice::DuckDb { path, schema } => inlet_duckdb::saved_state(path, schema).map_err(Failure::destination),
+        Choice::DuckDb { path, schema, .. } => inlet_duckdb::saved_state(path, schema).map_err(Failure::destination),
         Choice::Postgres { .. } => choice.open()?.saved_state().map_err(Failure::destination),
     }
 }

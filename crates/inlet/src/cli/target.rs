@@ -10,7 +10,7 @@ use inlet_sdk::Configuration;
 use super::Failure;
 
 /// Keys of `configuration.json` that choose the destination; they are not the connector's.
-const DESTINATION_KEYS: [&str; 2] = ["destination", "destination_schema"];
+const DESTINATION_KEYS: [&str; 3] = ["destination", "destination_schema", "duckdb_compress_text"];
 
 /// The destination arguments shared by every command that touches the warehouse.
 #[derive(Args, Clone, Debug)]
@@ -31,8 +31,8 @@ pub struct Target {
 /// A resolved destination choice.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Choice {
-    /// A DuckDB file and schema.
-    DuckDb { path: PathBuf, schema: String },
+    /// A DuckDB file and schema, and whether DuckDB compresses the text it stores.
+    DuckDb { path: PathBuf, schema: String, compress_text: bool },
     /// A PostgreSQL server and schema.
     Postgres { url: String, schema: String },
 }
@@ -41,7 +41,7 @@ impl Choice {
     /// Where the data goes, for people (passwords hidden).
     pub fn describe(&self) -> String {
         match self {
-            Choice::DuckDb { path, schema } => format!("DuckDB {}, schema {schema}", path.display()),
+            Choice::DuckDb { path, schema, .. } => format!("DuckDB {}, schema {schema}", path.display()),
             Choice::Postgres { url, schema } => format!("PostgreSQL {}, schema {schema}", inlet_postgres::redact(url)),
         }
     }
@@ -49,8 +49,12 @@ impl Choice {
     /// Opens it for writing; `Busy` when another sync holds it.
     pub fn open(&self) -> Result<Box<dyn Destination>, Failure> {
         match self {
-            Choice::DuckDb { path, schema } => {
-                Ok(Box::new(DuckDbDestination::open(path, schema).map_err(Failure::destination)?))
+            Choice::DuckDb { path, schema, compress_text } => {
+                let mut destination = DuckDbDestination::open(path, schema);
+                if *compress_text {
+                    destination = destination.and_then(DuckDbDestination::compress_text);
+                }
+                Ok(Box::new(destination.map_err(Failure::destination)?))
             }
             Choice::Postgres { url, schema } => {
                 Ok(Box::new(inlet_postgres::PostgresDestination::open(url, schema).map_err(Failure::destination)?))
@@ -63,7 +67,7 @@ impl Choice {
     /// The flags that select this destination on `inlet`'s command line.
     pub fn command_args(&self) -> Vec<String> {
         let (flag, place, schema) = match self {
-            Choice::DuckDb { path, schema } => ("--warehouse", path.display().to_string(), schema),
+            Choice::DuckDb { path, schema, .. } => ("--warehouse", path.display().to_string(), schema),
             Choice::Postgres { url, schema } => ("--destination", url.clone(), schema),
         };
         vec![flag.into(), place, "--schema".into(), schema.clone()]
@@ -72,7 +76,7 @@ impl Choice {
     /// Every row of `table`, read without taking the destination's lock.
     pub fn rows(&self, table: &str) -> Result<Vec<inlet_engine::StoredRow>, Failure> {
         match self {
-            Choice::DuckDb { path, schema } => inlet_duckdb::read_rows(path, schema, table),
+            Choice::DuckDb { path, schema, .. } => inlet_duckdb::read_rows(path, schema, table),
             Choice::Postgres { url, schema } => {
                 off_runtime(|| inlet_postgres::PostgresDestination::open(url, schema).and_then(|mut d| d.rows(table)))
             }
@@ -126,6 +130,17 @@ impl Target {
         };
         let configured_url = taken(DESTINATION_KEYS[0])?;
         let configured_schema = taken(DESTINATION_KEYS[1])?;
+        let compress_text = match values.remove(DESTINATION_KEYS[2]) {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::Bool(on)) => on,
+            Some(serde_json::Value::String(text)) if text == "true" || text == "false" => text == "true",
+            Some(other) => {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "configuration key `{}`: expected true or false, got {other}",
+                    DESTINATION_KEYS[2]
+                )));
+            }
+        };
         *configuration = Configuration::from_map(values);
         let url = self.destination.clone().or(configured_url);
         let schema = self.schema.clone().or(configured_schema);
@@ -135,6 +150,12 @@ impl Target {
             return Err(Failure::usage(anyhow::anyhow!("the schema name {schema:?} must have 1 to 63 characters")));
         }
         match url {
+            Some(url) if compress_text && (url.starts_with("postgres://") || url.starts_with("postgresql://")) => {
+                Err(Failure::usage(anyhow::anyhow!(
+                    "configuration key `{}` is for DuckDB warehouses; PostgreSQL compresses large values itself: remove the key",
+                    DESTINATION_KEYS[2]
+                )))
+            }
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 Ok(Choice::Postgres { url, schema: schema.unwrap_or_else(|| "public".into()) })
             }
@@ -142,9 +163,11 @@ impl Target {
                 "destination {:?} is not a postgres:// URL; for DuckDB use --warehouse PATH",
                 inlet_postgres::redact(&other)
             ))),
-            None => {
-                Ok(Choice::DuckDb { path: self.warehouse.clone(), schema: schema.unwrap_or_else(|| "main".into()) })
-            }
+            None => Ok(Choice::DuckDb {
+                path: self.warehouse.clone(),
+                schema: schema.unwrap_or_else(|| "main".into()),
+                compress_text,
+            }),
         }
     }
 }

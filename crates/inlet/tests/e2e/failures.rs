@@ -99,6 +99,7 @@ async fn a_bad_configuration_exits_2_naming_the_key_before_touching_anything() {
         (r#"{"strategy": "keyset", "auth": "basic", "username": "u"}"#, "`password`"),
         (r#"{"base_url": "http://x"}"#, "missing field `strategy`"),
         (r#"[]"#, "must be a JSON object"),
+        (r#"{"strategy": "offset", "duckdb_compress_text": "yes"}"#, "`duckdb_compress_text`"),
     ] {
         let path = world.path("bad.json");
         std::fs::write(&path, json).unwrap();

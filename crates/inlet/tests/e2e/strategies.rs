@@ -1,6 +1,6 @@
 //! For each strategy, on DuckDB and on PostgreSQL: the first sync equals the truth; a sync
 //! with nothing new reads only what the strategy must and writes no duplicate; after updates,
-//! inserts and deletes the next sync picks up exactly those.
+//! inserts and deletes the next sync picks up exactly those. And how DuckDB stores text.
 
 use std::time::Duration;
 
@@ -66,4 +66,31 @@ strategy_tests! {
     step_size: "step_size", r#"{"step_size": "100", "max_id": "2000", "full_rescan": "true"}"#;
     replay: "replay", r#"{"buffer_hours": "1"}"#;
     priority_first: "priority_first", r#"{"historical_limit": "2020-01-01T00:00:00Z"}"#;
+}
+
+/// How the text columns of a synced DuckDB warehouse are stored, by compression method.
+fn text_storage(world: &World) -> Vec<String> {
+    let connection = ::duckdb::Connection::open(world.duckdb_file()).unwrap();
+    let mut statement = connection
+        .prepare(
+            "SELECT DISTINCT compression FROM pragma_storage_info('main.user') \
+             WHERE column_name IN ('name', 'email', 'address') AND segment_type = 'VARCHAR' ORDER BY 1",
+        )
+        .unwrap();
+    statement.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duckdb_stores_text_uncompressed_unless_configured() {
+    for (setting, expected) in [(None, "Uncompressed"), (Some("true"), "DICT_FSST")] {
+        let world = World::new(recent(3_000), Warehouse::DuckDb).await;
+        let keys = match setting {
+            Some(on) => serde_json::json!({ "page_size": "50", "duckdb_compress_text": on }),
+            None => serde_json::json!({ "page_size": "50" }),
+        };
+        let config = world.configuration("offset", keys);
+        assert_eq!(world.sync(&config).await.summary()["outcome"], "completed");
+        world.assert_matches_truth(false);
+        assert_eq!(text_storage(&world), [expected], "duckdb_compress_text: {setting:?}");
+    }
 }

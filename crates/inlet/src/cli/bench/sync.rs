@@ -53,6 +53,9 @@ pub struct SyncBench {
     /// Server worker threads of the playground.
     #[arg(long, default_value_t = 1)]
     server_threads: u16,
+    /// Let DuckDB compress text, as `duckdb_compress_text` in a configuration does.
+    #[arg(long)]
+    compress_text: bool,
 }
 
 /// The local server of the README's set-up.
@@ -101,6 +104,9 @@ pub struct MeasureArgs {
     /// PostgreSQL server to write to instead (load, sync).
     #[arg(long)]
     postgres: Option<String>,
+    /// Let DuckDB compress text.
+    #[arg(long)]
+    compress_text: bool,
 }
 
 /// One measurement, as the hidden child prints it.
@@ -146,11 +152,12 @@ pub async fn run(args: SyncBench) -> Result<Exit, Failure> {
 
 async fn run_in(args: &SyncBench, exe: &Path, endpoint: &str, dir: &Path) -> Result<Exit, Failure> {
     println!(
-        "inlet bench sync: strategy {}, concurrency {}, playground on {} thread(s), {} cores{}",
+        "inlet bench sync: strategy {}, concurrency {}, playground on {} thread(s), {} cores, DuckDB text {}{}",
         args.strategy,
         args.concurrency,
         args.server_threads,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
+        if args.compress_text { "compressed" } else { "uncompressed" },
         super::build_note()
     );
     println!(
@@ -174,20 +181,33 @@ async fn run_in(args: &SyncBench, exe: &Path, endpoint: &str, dir: &Path) -> Res
                 &config,
                 users,
                 page,
-                &Choice::DuckDb { path: dir.join("unused.db"), schema: "main".into() },
+                &Choice::DuckDb { path: dir.join("unused.db"), schema: "main".into(), compress_text: false },
             )?;
             for &warehouse in &args.destinations {
                 let target = match warehouse {
-                    Warehouse::Duckdb => {
-                        Choice::DuckDb { path: dir.join(format!("bench-{users}-{page}.db")), schema: "main".into() }
-                    }
+                    Warehouse::Duckdb => Choice::DuckDb {
+                        path: dir.join(format!("bench-{users}-{page}.db")),
+                        schema: "main".into(),
+                        compress_text: args.compress_text,
+                    },
                     Warehouse::Postgres => Choice::Postgres { url: args.postgres.clone(), schema: BENCH_SCHEMA.into() },
                 };
                 target.discard()?;
                 let load = measure_in_child(exe, Phase::Load, &config, users, page, &target)?;
                 target.discard()?;
                 let sync = measure_in_child(exe, Phase::Sync, &config, users, page, &target)?;
-                let nothing_new = quiet_sync(exe, &config, &target)?;
+                // `inlet sync` reads the text compression from its configuration.
+                let quiet_config = match &target {
+                    Choice::DuckDb { compress_text: true, .. } => {
+                        let mut json = json.clone();
+                        json["duckdb_compress_text"] = true.into();
+                        let path = dir.join(format!("config-{users}-{page}-compressed.json"));
+                        std::fs::write(&path, json.to_string()).map_err(|e| Failure::from(anyhow::Error::new(e)))?;
+                        path
+                    }
+                    _ => config.clone(),
+                };
+                let nothing_new = quiet_sync(exe, &quiet_config, &target)?;
                 target.discard()?;
                 let limit = fetch.seconds.max(load.seconds);
                 println!(
@@ -231,7 +251,13 @@ fn measure_in_child(
         .arg(config)
         .args(["--users", &users.to_string(), "--page-size", &page.to_string()])
         .args(match target {
-            Choice::DuckDb { path, .. } => vec!["--warehouse".to_owned(), path.display().to_string()],
+            Choice::DuckDb { path, compress_text, .. } => {
+                let mut args = vec!["--warehouse".to_owned(), path.display().to_string()];
+                if *compress_text {
+                    args.push("--compress-text".to_owned());
+                }
+                args
+            }
             Choice::Postgres { url, .. } => vec!["--postgres".to_owned(), url.clone()],
         })
         .stderr(Stdio::inherit())
@@ -278,7 +304,9 @@ fn quiet_sync(exe: &Path, config: &Path, target: &Choice) -> Result<std::time::D
 pub fn measure(args: MeasureArgs) -> Result<Exit, Failure> {
     let target = match (&args.warehouse, &args.postgres) {
         (_, Some(url)) => Choice::Postgres { url: url.clone(), schema: BENCH_SCHEMA.into() },
-        (Some(path), None) => Choice::DuckDb { path: path.clone(), schema: "main".into() },
+        (Some(path), None) => {
+            Choice::DuckDb { path: path.clone(), schema: "main".into(), compress_text: args.compress_text }
+        }
         (None, None) => return Err(Failure::usage(anyhow::anyhow!("--warehouse or --postgres is needed"))),
     };
     let configuration = super::super::read_configuration(&args.config)?;
