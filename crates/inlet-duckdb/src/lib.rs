@@ -41,7 +41,8 @@ pub struct DuckDbDestination {
     connection: Connection,
     path: PathBuf,
     schema: String,
-    /// Columns each target table is known to have, once checked in this session.
+    /// Columns each target table has (none: it does not exist), as looked up or made in this
+    /// session.
     known: HashMap<String, Vec<String>>,
     /// Staging tables created in this session, by name, with their column count.
     staging: HashMap<String, usize>,
@@ -51,8 +52,21 @@ pub struct DuckDbDestination {
     /// Rows staged for each table in this session: when they are many next to the table, its
     /// key hashes are worth reading.
     staged_rows: HashMap<String, usize>,
+    /// DuckDB's memory limit was lifted for a table with a key index.
+    memory_unlimited: bool,
+    /// DuckDB's transaction has begun (it begins with the first write of the open one).
+    started: bool,
     /// The sync time of the open transaction's rows; `None` when none is open.
     synced: Option<jiff::Timestamp>,
+}
+
+/// A column as the warehouse has it.
+struct StoredColumn {
+    name: String,
+    /// Its DuckDB type.
+    ty: String,
+    /// It belongs to a `PRIMARY KEY` constraint (tables created by earlier versions of inlet).
+    in_key_index: bool,
 }
 
 /// A table rows are appended to.
@@ -71,6 +85,11 @@ impl<'a> Place<'a> {
         }
     }
 }
+
+/// DuckDB's memory limit. It caches the table's blocks up to it (without a limit, up to 80%
+/// of the machine's memory: a sync's memory grew with the table), and spills what exceeds it
+/// to a temporary file beside the warehouse.
+const MEMORY_LIMIT: &str = "32MB";
 
 /// The key of the table's comment (a JSON object) that lists its primary-key columns.
 const KEY_COMMENT: &str = "primary_key";
@@ -132,12 +151,13 @@ impl DuckDbDestination {
             }
         })?;
         // No network: extensions are bundled or absent, never downloaded. Text is stored
-        // uncompressed unless asked (see `compress_text`).
+        // uncompressed unless asked (see `compress_text`). DuckDB's memory is bounded, so that
+        // it does not keep every block it wrote: the table is on disk.
         connection
-            .execute_batch(
+            .execute_batch(&format!(
                 "SET autoinstall_known_extensions = false; SET autoload_known_extensions = false; \
-                 SET disabled_compression_methods = 'dict_fsst';",
-            )
+                 SET disabled_compression_methods = 'dict_fsst'; SET memory_limit = '{MEMORY_LIMIT}';"
+            ))
             .map_err(|e| failure(DestinationErrorKind::Unavailable, "cannot configure DuckDB", e))?;
         Ok(DuckDbDestination {
             connection,
@@ -147,6 +167,8 @@ impl DuckDbDestination {
             staging: HashMap::new(),
             held: HashMap::new(),
             staged_rows: HashMap::new(),
+            memory_unlimited: false,
+            started: false,
             synced: None,
         })
     }
@@ -167,29 +189,69 @@ impl DuckDbDestination {
         format!("{}.{}", quote(&self.schema), quote(table))
     }
 
-    fn table_exists(&self, table: &str) -> Result<bool, DestinationError> {
-        let count: i64 = self
-            .connection
-            .query_row(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                [&self.schema, table],
-                |r| r.get(0),
-            )
-            .map_err(|e| failure(DestinationErrorKind::Unavailable, "cannot read the warehouse's catalog", e))?;
-        Ok(count > 0)
+    /// The columns of `table` in order; none when it does not exist.
+    ///
+    /// Outside a transaction this asks `pragma_table_info`, which answers in a millisecond but
+    /// fails for a missing table; the first query of DuckDB's catalog functions
+    /// (`information_schema`, `duckdb_columns()`), which never fail, takes 10 to 20 ms in a new
+    /// process. Inside a transaction a failed statement would abort it, so there the catalog
+    /// functions answer: [`start`](Self::start) looks tables up before it begins one.
+    fn columns_of(&self, table: &str) -> Result<Vec<StoredColumn>, DestinationError> {
+        let read = || -> Result<Vec<StoredColumn>, duckdb::Error> {
+            let column =
+                |r: &duckdb::Row<'_>| Ok(StoredColumn { name: r.get(0)?, ty: r.get(1)?, in_key_index: r.get(2)? });
+            if self.started {
+                let sql = "SELECT c.column_name, c.data_type, coalesce(list_contains(k.constraint_column_names, c.column_name), false) \
+                           FROM duckdb_columns() c LEFT JOIN duckdb_constraints() k ON k.schema_name = c.schema_name \
+                           AND k.table_name = c.table_name AND k.constraint_type = 'PRIMARY KEY' \
+                           WHERE c.schema_name = ? AND c.table_name = ? ORDER BY c.column_index";
+                let mut statement = self.connection.prepare(sql)?;
+                let rows = statement.query_map([self.schema.as_str(), table], column)?;
+                rows.collect()
+            } else {
+                let mut statement = self.connection.prepare("SELECT name, type, pk FROM pragma_table_info(?)")?;
+                let rows = statement.query_map([self.target(table)], column)?;
+                rows.collect()
+            }
+        };
+        match read() {
+            Err(e) if missing_table(&e) => Ok(Vec::new()),
+            other => {
+                other.map_err(|e| failure(DestinationErrorKind::Unavailable, "cannot read the warehouse's catalog", e))
+            }
+        }
     }
 
-    /// Column names and DuckDB types of `table`, in order.
-    fn columns_of(&self, table: &str) -> Result<Vec<(String, String)>, DestinationError> {
-        let mut statement = self
-            .connection
-            .prepare("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position")
-            .map_err(|e| failure(DestinationErrorKind::Unavailable, "cannot read the warehouse's catalog", e))?;
-        let rows = statement
-            .query_map([&self.schema, table], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| failure(DestinationErrorKind::Unavailable, "cannot read the warehouse's catalog", e))?;
-        Ok(rows)
+    /// Looks up `table` and remembers its columns (none if it does not exist). A table with a
+    /// key index (created by an earlier version of inlet) lifts DuckDB's memory limit: the
+    /// index must fit in memory.
+    fn inspect(&mut self, table: &str) -> Result<(), DestinationError> {
+        let stored = self.columns_of(table)?;
+        if stored.iter().any(|c| c.in_key_index) && !self.memory_unlimited {
+            self.connection
+                .execute_batch("RESET memory_limit")
+                .map_err(write_error(format!("cannot lift DuckDB's memory limit for the key index of `{table}`")))?;
+            self.memory_unlimited = true;
+        }
+        self.known.insert(table.to_owned(), stored.into_iter().map(|c| c.name).collect());
+        Ok(())
+    }
+
+    /// Begins the DuckDB transaction of the open one, unless it has begun: the tables of
+    /// `tables` not known yet are looked up first, outside it (see [`columns_of`](Self::columns_of)).
+    fn start(&mut self, tables: &[TableSpec]) -> Result<(), DestinationError> {
+        if self.started {
+            return Ok(());
+        }
+        for spec in tables {
+            if !self.known.contains_key(&spec.name) {
+                self.inspect(&spec.name)?;
+            }
+        }
+        self.connection.execute_batch("BEGIN TRANSACTION").map_err(write_error("cannot begin a transaction"))?;
+        self.started = true;
+        let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", quote(&self.schema));
+        self.connection.execute_batch(&sql).map_err(write_error(format!("cannot create schema {}", self.schema)))
     }
 
     /// The primary-key columns of `table`: from the table's comment, or from the constraint
@@ -216,12 +278,16 @@ impl DuckDbDestination {
 
     /// Creates the table, or adds the columns it lacks.
     fn ensure_table(&mut self, spec: &TableSpec) -> Result<(), DestinationError> {
-        if self.known.get(&spec.name).is_some_and(|known| known.len() >= spec.columns.len() + 2) {
+        if !self.known.contains_key(&spec.name) {
+            self.inspect(&spec.name)?;
+        }
+        let known = &self.known[&spec.name];
+        let missing: Vec<&ColumnSpec> = spec.columns.iter().filter(|c| !known.contains(&c.name)).collect();
+        if missing.is_empty() {
             return Ok(());
         }
-        let existing: Vec<String> = self.columns_of(&spec.name)?.into_iter().map(|(name, _)| name).collect();
         let target = self.target(&spec.name);
-        if existing.is_empty() {
+        if known.is_empty() {
             let mut sql = format!("CREATE TABLE {target} (");
             for (i, c) in spec.columns.iter().enumerate() {
                 let required = if spec.primary_key.contains(&i) { " NOT NULL" } else { "" };
@@ -237,16 +303,21 @@ impl DuckDbDestination {
             );
             self.connection.execute_batch(&sql).map_err(write_error(format!("cannot create table {target}")))?;
         } else {
-            for c in spec.columns.iter().filter(|c| !existing.contains(&c.name)) {
+            for c in &missing {
                 let sql = format!("ALTER TABLE {target} ADD COLUMN {} {}", quote(&c.name), sql_type(c.ty));
                 self.connection
                     .execute_batch(&sql)
                     .map_err(write_error(format!("cannot add column `{}` to {target}", c.name)))?;
             }
         }
-        let mut names: Vec<String> = spec.columns.iter().map(|c| c.name.clone()).collect();
-        names.extend([columns::SYNCED.to_owned(), columns::DELETED.to_owned()]);
-        self.known.insert(spec.name.clone(), names);
+        let added: Vec<String> = missing.iter().map(|c| c.name.clone()).collect();
+        let known = self.known.entry(spec.name.clone()).or_default();
+        if known.is_empty() {
+            known.extend(spec.columns.iter().map(|c| c.name.clone()));
+            known.extend([columns::SYNCED.to_owned(), columns::DELETED.to_owned()]);
+        } else {
+            known.extend(added);
+        }
         Ok(())
     }
 
@@ -337,11 +408,11 @@ impl DuckDbDestination {
             *total
         };
         if !self.held.contains_key(&spec.name) {
-            let sql = "SELECT estimated_size FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?";
+            let sql = format!("SELECT count(*) FROM {}", self.target(&spec.name));
             let stored: i64 = self
                 .connection
-                .query_row(sql, [&self.schema, &spec.name], |r| r.get(0))
-                .map_err(write_error("cannot read the size of a table"))?;
+                .query_row(&sql, [], |r| r.get(0))
+                .map_err(write_error("cannot count the rows of a table"))?;
             if (staged as i64).saturating_mul(100) < stored {
                 return Ok(None);
             }
@@ -579,8 +650,11 @@ impl DuckDbDestination {
     /// Passes `result` on; on an error, first rolls back the open transaction.
     fn or_roll_back<T>(&mut self, result: Result<T, DestinationError>) -> Result<T, DestinationError> {
         if result.is_err() {
-            let _ = self.connection.execute_batch("ROLLBACK");
+            if self.started {
+                let _ = self.connection.execute_batch("ROLLBACK");
+            }
             self.synced = None;
+            self.started = false;
             // Tables and staging created by the failed transaction are gone with it.
             self.known.clear();
             self.staging.clear();
@@ -598,32 +672,38 @@ impl Destination for DuckDbDestination {
         read_state(&self.connection, &self.schema)
     }
 
+    /// DuckDB's own transaction begins with the first write (see [`DuckDbDestination::start`]).
     fn begin(&mut self, synced_at: jiff::Timestamp) -> Result<(), DestinationError> {
-        self.connection.execute_batch("BEGIN TRANSACTION").map_err(write_error("cannot begin a transaction"))?;
+        if self.synced.is_some() {
+            return Err(DestinationError::new(DestinationErrorKind::Write, "a transaction is already open"));
+        }
         self.synced = Some(synced_at);
-        let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", quote(&self.schema));
-        let created =
-            self.connection.execute_batch(&sql).map_err(write_error(format!("cannot create schema {}", self.schema)));
-        self.or_roll_back(created)
+        Ok(())
     }
 
     fn write(&mut self, tables: &[TableSpec], segments: &[Segment]) -> Result<(), DestinationError> {
-        let written = self.open_transaction().and_then(|synced| self.apply(tables, segments, synced));
+        let written = self.open_transaction().and_then(|synced| {
+            self.start(tables)?;
+            self.apply(tables, segments, synced)
+        });
         self.or_roll_back(written)
     }
 
     fn commit(&mut self, state: &SavedState) -> Result<(), DestinationError> {
         let committed = self.open_transaction().and_then(|synced| {
+            self.start(&[])?;
             self.write_state(state, synced)?;
             failpoint::hit("write.before_commit");
             self.connection.execute_batch("COMMIT").map_err(write_error("cannot commit"))
         });
+        let committed = self.or_roll_back(committed);
         self.synced = None;
-        self.or_roll_back(committed)
+        self.started = false;
+        committed
     }
 
     fn clear_state(&mut self) -> Result<(), DestinationError> {
-        if self.table_exists(columns::STATE_TABLE)? {
+        if !self.columns_of(columns::STATE_TABLE)?.is_empty() {
             let sql = format!("DELETE FROM {}", self.target(columns::STATE_TABLE));
             self.connection.execute_batch(&sql).map_err(write_error("cannot clear the state"))?;
         }
@@ -632,22 +712,13 @@ impl Destination for DuckDbDestination {
 }
 
 fn read_state(connection: &Connection, schema: &str) -> Result<Option<SavedState>, DestinationError> {
-    let exists: i64 = connection
-        .query_row(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-            [schema, columns::STATE_TABLE],
-            |r| r.get(0),
-        )
-        .map_err(|e| failure(DestinationErrorKind::Unavailable, "cannot read the warehouse's catalog", e))?;
-    if exists == 0 {
-        return Ok(None);
-    }
     let sql =
         format!("SELECT connector, state::VARCHAR FROM {}.{} WHERE id = 1", quote(schema), quote(columns::STATE_TABLE));
     let row = connection.query_row(&sql, [], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)));
     let (connector, text) = match row {
         Ok(row) => row,
         Err(duckdb::Error::QueryReturnedNoRows) => return Ok(None),
+        Err(e) if missing_table(&e) => return Ok(None),
         Err(e) => return Err(failure(DestinationErrorKind::Unavailable, "cannot read the saved state", e)),
     };
     let state = serde_json::from_str(&text)
@@ -655,6 +726,12 @@ fn read_state(connection: &Connection, schema: &str) -> Result<Option<SavedState
         .and_then(|json| State::from_json(json).map_err(|e| e.message().to_owned()))
         .map_err(|e| DestinationError::bad_state(schema, &e))?;
     Ok(Some(SavedState { connector, state }))
+}
+
+/// Whether `error` says that a table (or its schema) does not exist.
+fn missing_table(error: &duckdb::Error) -> bool {
+    let text = error.to_string();
+    text.starts_with("Catalog Error: Table with name") && text.contains("does not exist")
 }
 
 /// An instant as a DuckDB parameter.
@@ -738,16 +815,16 @@ pub fn read_rows(path: &Path, schema: &str, table: &str) -> Result<Vec<StoredRow
         .query_map([], |row| {
             let mut record = Record::new();
             let (mut deleted, mut synced_at) = (false, jiff::Timestamp::UNIX_EPOCH);
-            for (i, (name, ty)) in columns.iter().enumerate() {
-                let value = from_duckdb(row.get::<_, Db>(i)?, ty);
-                match name.as_str() {
+            for (i, column) in columns.iter().enumerate() {
+                let value = from_duckdb(row.get::<_, Db>(i)?, &column.ty);
+                match column.name.as_str() {
                     columns::DELETED => deleted = value == Value::Bool(true),
                     columns::SYNCED => {
                         if let Value::Timestamp(t) = value {
                             synced_at = t;
                         }
                     }
-                    _ => record.set(name, value),
+                    _ => record.set(&column.name, value),
                 }
             }
             Ok(StoredRow { record, deleted, synced_at })
@@ -763,7 +840,7 @@ pub fn table_columns(path: &Path, schema: &str, table: &str) -> Result<Vec<Strin
         return Ok(Vec::new());
     }
     let destination = DuckDbDestination::open(path, schema)?;
-    Ok(destination.columns_of(table)?.into_iter().map(|(name, _)| name).collect())
+    Ok(destination.columns_of(table)?.into_iter().map(|c| c.name).collect())
 }
 
 /// Reads the saved state of `schema` in the warehouse at `path`, without writing anything (a

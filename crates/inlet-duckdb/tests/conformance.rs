@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use inlet_duckdb::{DuckDbDestination, read_rows, table_columns};
 use inlet_engine::conformance::{self, Harness};
-use inlet_engine::{Destination, StoredRow};
+use inlet_engine::{ColumnSpec, Destination, Row, SavedState, Segment, StoredRow, TableSpec};
+use inlet_sdk::{ColumnType, State, Value};
 
 struct DuckDb {
     _dir: tempfile::TempDir,
@@ -106,4 +107,45 @@ fn a_key_stored_with_another_type_is_updated_not_repeated() {
         .map(|r| r.record.get("id").unwrap().to_string())
         .collect();
     assert_eq!(ids, ["\"1\"", "\"2\""], "the key 1, written as a number, replaced the row stored as text");
+}
+
+/// DuckDB loads a table's whole key index to add a row; inlet lifts its memory limit for
+/// tables of earlier versions that have one.
+#[test]
+fn a_key_index_larger_than_the_memory_limit_still_takes_rows() {
+    let duckdb = DuckDb::new();
+    std::fs::create_dir_all(duckdb.path.parent().unwrap()).unwrap();
+    let connection = duckdb::Connection::open(&duckdb.path).unwrap();
+    connection
+        .execute_batch(
+            "CREATE TABLE main.item (id VARCHAR, name VARCHAR, _inlet_synced TIMESTAMPTZ NOT NULL, \
+             _inlet_deleted BOOLEAN NOT NULL DEFAULT false, PRIMARY KEY (id)); \
+             INSERT INTO main.item SELECT uuid()::VARCHAR, 'stored', now(), false FROM range(400000)",
+        )
+        .unwrap();
+    drop(connection);
+    let spec = TableSpec {
+        name: "item".into(),
+        columns: vec![
+            ColumnSpec { name: "id".into(), ty: ColumnType::String },
+            ColumnSpec { name: "name".into(), ty: ColumnType::String },
+        ],
+        primary_key: vec![0],
+        version: None,
+    };
+    // Keys spread over the whole index, as random UUIDs are.
+    let spread = |i: u128| format!("{:032x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835));
+    let rows: Vec<Row> = (0..1_000)
+        .map(|i| Row { values: vec![Value::String(spread(i)), Value::String("new".into())], deleted: false })
+        .collect();
+    let mut destination = DuckDbDestination::open(&duckdb.path, "main").unwrap();
+    destination.begin(jiff::Timestamp::now()).unwrap();
+    destination.write(std::slice::from_ref(&spec), &[Segment::Upserts { table: 0, rows }]).unwrap();
+    destination.commit(&SavedState { connector: "test".into(), state: State::new() }).unwrap();
+    drop(destination);
+    let connection = duckdb::Connection::open(&duckdb.path).unwrap();
+    let counts: (i64, i64) = connection
+        .query_row("SELECT count(*), count(*) FILTER (name = 'new') FROM main.item", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_eq!(counts, (401_000, 1_000));
 }
