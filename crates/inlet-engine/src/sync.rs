@@ -14,8 +14,8 @@ use crate::writer::{CommitPolicy, Ending, Writer};
 /// Tuning of a sync. The defaults suit pages of 50 to 1,000 records.
 #[derive(Clone, Debug)]
 pub struct SyncOptions {
-    /// Batches the connector may run ahead of the writer before it waits.
-    pub queue_batches: usize,
+    /// Changes the connector may run ahead of the writer before it waits.
+    pub queue_changes: usize,
     /// Changes after which a batch is sent even without a checkpoint.
     pub batch_changes: usize,
     /// Rows after which the writer commits without waiting to catch up.
@@ -34,7 +34,7 @@ pub struct SyncOptions {
 impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
-            queue_batches: 16,
+            queue_changes: 16_000,
             batch_changes: 5_000,
             commit_rows: 50_000,
             piece_rows: 25_000,
@@ -114,10 +114,7 @@ pub async fn sync<C: Connector>(
     let tables = Tables::new(&declared).map_err(SyncError::Schema)?;
     let name = connector.name(configuration);
 
-    let (operations, batches) = {
-        let (tx, rx) = tokio::sync::mpsc::channel(options.queue_batches.max(1));
-        (Operations::new(tx, options.batch_changes), rx)
-    };
+    let (operations, batches) = Operations::channel(options.queue_changes, options.batch_changes);
     let ending = Arc::new(Mutex::new(Ending::Failed));
     let (saved_tx, saved_rx) = tokio::sync::oneshot::channel();
     // Fires if the writer fails, so that a connector waiting on its source stops at once.

@@ -13,8 +13,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use inlet_sdk::{Batch, Change, State, Value};
-use tokio::sync::mpsc::Receiver;
+use inlet_sdk::{Batch, Batches, Change, State, Value};
 use tokio::sync::mpsc::error::TryRecvError;
 
 use crate::committer::{CommitReport, Committer, Job};
@@ -127,14 +126,14 @@ impl Writer {
     /// Consumes batches until the connector side hangs up, then commits according to how it
     /// ended, and waits for the last commit. On an error the receiver is dropped, which stops
     /// the connector.
-    pub(crate) fn run(mut self, batches: Receiver<Batch>) -> Result<CommitReport, SyncError> {
+    pub(crate) fn run(mut self, batches: Batches) -> Result<CommitReport, SyncError> {
         let outcome = self.consume(batches);
         // Whatever happened, the commits already handed over finish (or fail) first.
         let finished = self.committer.finish().map_err(SyncError::Destination);
         outcome.and(finished).map(|()| self.committer.into_report())
     }
 
-    fn consume(&mut self, mut batches: Receiver<Batch>) -> Result<(), SyncError> {
+    fn consume(&mut self, mut batches: Batches) -> Result<(), SyncError> {
         // Waits for batches with a deadline; the writer runs on a thread of its own.
         let clock =
             tokio::runtime::Builder::new_current_thread().enable_time().build().expect("a timer for the writer thread");

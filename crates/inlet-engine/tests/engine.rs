@@ -292,7 +292,7 @@ async fn small_batches_and_commits_keep_memory_bounded_without_losing_anything()
     let warehouse = MemoryWarehouse::new();
     let steps = upserts_checkpointed_every_100(5000);
     let options = SyncOptions {
-        queue_batches: 2,
+        queue_changes: 128,
         batch_changes: 64,
         commit_rows: 500,
         piece_rows: 150,

@@ -1,12 +1,15 @@
 //! The operations a connector emits: upsert, update, delete, truncate, checkpoint, warning.
 //!
-//! Operations travel to the engine in [`Batch`]es over a bounded channel: a connector that
-//! fetches faster than the warehouse writes waits in these calls (back-pressure), so memory
-//! stays flat whatever the number of records. A checkpoint ends a batch; the engine commits
-//! the batch's data and that state in one transaction.
+//! Operations travel to the engine in [`Batch`]es over a queue bounded in changes: a connector
+//! that fetches faster than the warehouse writes waits in these calls (back-pressure), so
+//! memory stays flat whatever the number of records. A checkpoint ends a batch; the engine
+//! commits the batch's data and that state in one transaction.
+
+use std::sync::Arc;
 
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::error::Error;
 use crate::state::State;
@@ -78,22 +81,42 @@ pub struct OperationCounts {
 /// Where a connector sends its operations. Every call may wait while the engine catches
 /// up, and fails with [`crate::ErrorKind::Stopped`] once the engine has stopped listening.
 pub struct Operations {
-    sender: mpsc::Sender<Batch>,
+    sender: mpsc::UnboundedSender<Queued>,
+    /// Changes the queue may still take; a batch takes room for its changes until received.
+    room: Arc<Semaphore>,
+    capacity: u32,
     pending: Batch,
     flush_at: usize,
     counts: OperationCounts,
 }
 
-impl Operations {
-    /// Operations sending batches on `sender`, a batch at least every `flush_at` changes.
-    pub fn new(sender: mpsc::Sender<Batch>, flush_at: usize) -> Self {
-        Operations { sender, pending: Batch::default(), flush_at: flush_at.max(1), counts: OperationCounts::default() }
-    }
+/// A batch on its way, and the room it takes in the queue.
+type Queued = (Batch, u32);
 
-    /// A connected pair for tests and tools: operations and the receiving end.
-    pub fn channel(capacity: usize, flush_at: usize) -> (Operations, mpsc::Receiver<Batch>) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        (Operations::new(tx, flush_at), rx)
+/// The engine's end of the queue: the batches of an [`Operations`], in order.
+pub struct Batches {
+    receiver: mpsc::UnboundedReceiver<Queued>,
+    room: Arc<Semaphore>,
+}
+
+impl Operations {
+    /// Operations and the engine's end of their queue, which holds up to `capacity` changes
+    /// (a larger batch waits until the queue is empty); a batch is sent at least every
+    /// `flush_at` changes. Counting changes, not batches, gives a connector the same lead
+    /// whether its pages hold 50 records or 1,000.
+    pub fn channel(capacity: usize, flush_at: usize) -> (Operations, Batches) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let capacity = u32::try_from(capacity).unwrap_or(u32::MAX).clamp(1, Semaphore::MAX_PERMITS as u32);
+        let room = Arc::new(Semaphore::new(capacity as usize));
+        let operations = Operations {
+            sender,
+            room: room.clone(),
+            capacity,
+            pending: Batch::default(),
+            flush_at: flush_at.max(1),
+            counts: OperationCounts::default(),
+        };
+        (operations, Batches { receiver, room })
     }
 
     /// Inserts `record` into `table`, or replaces the row with the same primary key.
@@ -148,7 +171,10 @@ impl Operations {
         if batch == Batch::default() {
             return Ok(());
         }
-        self.sender.send(batch).await.map_err(|_| Error::stopped())
+        let room = u32::try_from(batch.changes.len()).unwrap_or(u32::MAX).clamp(1, self.capacity);
+        // The engine closes the queue when it stops listening.
+        self.room.acquire_many(room).await.map_err(|_| Error::stopped())?.forget();
+        self.sender.send((batch, room)).map_err(|_| Error::stopped())
     }
 
     async fn push(&mut self, change: Change) -> Result<(), Error> {
@@ -157,6 +183,36 @@ impl Operations {
             self.flush().await?;
         }
         Ok(())
+    }
+}
+
+impl Batches {
+    /// The next batch, waiting for it; `None` once the connector's side is gone and every
+    /// batch was received.
+    pub async fn recv(&mut self) -> Option<Batch> {
+        self.receiver.recv().await.map(|queued| self.free(queued))
+    }
+
+    /// The next batch, without waiting.
+    pub fn try_recv(&mut self) -> Result<Batch, TryRecvError> {
+        self.receiver.try_recv().map(|queued| self.free(queued))
+    }
+
+    /// The next batch, blocking the thread until it comes (not to be called on a runtime).
+    pub fn blocking_recv(&mut self) -> Option<Batch> {
+        self.receiver.blocking_recv().map(|queued| self.free(queued))
+    }
+
+    fn free(&self, (batch, room): Queued) -> Batch {
+        self.room.add_permits(room as usize);
+        batch
+    }
+}
+
+impl Drop for Batches {
+    /// A connector waiting for room stops at once.
+    fn drop(&mut self) {
+        self.room.close();
     }
 }
 
@@ -184,10 +240,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_queue_holds_changes_not_batches() {
+        let pause = || tokio::time::sleep(std::time::Duration::from_millis(30));
+        let (mut ops, mut rx) = Operations::channel(3, 100);
+        for i in 0..3 {
+            ops.upsert("user", Record::new().with("id", i)).await.unwrap();
+            ops.checkpoint(&serde_json::json!({ "cursor": i })).await.unwrap();
+        }
+        let fourth = tokio::spawn(async move {
+            ops.upsert("user", Record::new().with("id", 3)).await?;
+            ops.checkpoint(&serde_json::json!({ "cursor": 3 })).await?;
+            for _ in 0..10 {
+                ops.upsert("user", Record::new()).await?;
+            }
+            ops.flush().await
+        });
+        pause().await;
+        assert!(!fourth.is_finished(), "three changes wait in the queue: the fourth waits for room");
+        assert_eq!(rx.recv().await.unwrap().changes.len(), 1);
+        pause().await;
+        assert!(!fourth.is_finished(), "a batch larger than the queue waits until it is empty");
+        for _ in 0..3 {
+            assert_eq!(rx.recv().await.unwrap().changes.len(), 1);
+        }
+        fourth.await.unwrap().unwrap();
+        assert_eq!(rx.recv().await.unwrap().changes.len(), 10);
+    }
+
+    #[tokio::test]
     async fn a_stopped_engine_stops_the_connector() {
         let (mut ops, rx) = Operations::channel(1, 1);
+        ops.upsert("user", Record::new()).await.unwrap();
+        let waiting = tokio::spawn(async move { ops.upsert("user", Record::new()).await });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         drop(rx);
-        let e = ops.upsert("user", Record::new()).await.unwrap_err();
-        assert_eq!(e.kind(), crate::ErrorKind::Stopped);
+        let e = waiting.await.unwrap().unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Stopped, "a connector waiting for room stops");
     }
 }
