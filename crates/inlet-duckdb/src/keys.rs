@@ -10,9 +10,11 @@
 //! Keys are hashed here, not by DuckDB, so that a row's hash is known before DuckDB sees the
 //! row. Both sides hash the value as DuckDB stores it for the column's type: a staged key from
 //! the engine's [`Value`], a stored one from the Arrow array DuckDB reads it into. The hash is
-//! only compared within one process (the set is read again by every sync).
+//! only compared within one process (the set is read again by every sync), so a fast
+//! non-cryptographic hash with a fixed seed serves: a collision only sends a row down the
+//! exact path.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use duckdb::arrow::array::{Array, ArrayRef, AsArray};
 use duckdb::arrow::datatypes::{
@@ -71,6 +73,11 @@ impl KeyHashes {
     }
 }
 
+/// The hasher of keys.
+fn hasher() -> impl Hasher {
+    foldhash::quality::FixedState::with_seed(0x1e7).build_hasher()
+}
+
 /// One key value as DuckDB stores it for its column's type, which both sides can produce.
 #[derive(Hash)]
 enum Scalar<'a> {
@@ -95,7 +102,7 @@ pub(crate) fn hashable(spec: &TableSpec) -> bool {
 /// a key value is not of the variant its column's type converts to (the row then takes the
 /// exact path).
 pub(crate) fn row_hash(spec: &TableSpec, values: &[Value]) -> Option<u64> {
-    let mut hasher = DefaultHasher::new();
+    let mut hasher = hasher();
     for &k in &spec.primary_key {
         let scalar = match (spec.columns[k].ty, values.get(k)?) {
             (ColumnType::Short | ColumnType::Int | ColumnType::Long, Value::Int(i)) => Scalar::Whole(*i),
@@ -120,7 +127,7 @@ pub(crate) fn stored_hashes(columns: &[ArrayRef], out: &mut Vec<u64>) -> Result<
     let readers = columns.iter().map(|c| reader(c.as_ref())).collect::<Result<Vec<_>, _>>()?;
     let rows = columns.first().map_or(0, |c| c.len());
     'rows: for row in 0..rows {
-        let mut hasher = DefaultHasher::new();
+        let mut hasher = hasher();
         for read in &readers {
             match read(row) {
                 Some(scalar) => scalar.hash(&mut hasher),

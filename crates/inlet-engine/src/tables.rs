@@ -2,6 +2,7 @@
 //! they appear) and the conversion of every value to its column's type.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use inlet_sdk::{ColumnName, ColumnType, Record, Table, Value, intern};
 
@@ -17,6 +18,10 @@ struct Tracked {
     index: HashMap<ColumnName, usize>,
     /// Primary-key columns not declared: typed by their first non-null value.
     provisional: Vec<usize>,
+    /// The column names of the last record, in its order, and their positions: records of one
+    /// source share their layout and their interned names, so a pointer comparison finds a
+    /// position without hashing the name.
+    layout: Vec<(ColumnName, usize)>,
 }
 
 /// The tables of one connector, growing as records bring new columns.
@@ -51,7 +56,7 @@ impl Tables {
             };
             let index = spec.columns.iter().enumerate().map(|(i, c)| (intern(&c.name), i)).collect();
             tables.by_name.insert(intern(&table.name), tables.tracked.len());
-            tables.tracked.push(Tracked { spec, index, provisional });
+            tables.tracked.push(Tracked { spec, index, provisional, layout: Vec::new() });
         }
         Ok(tables)
     }
@@ -74,8 +79,24 @@ impl Tables {
     /// `record` as a whole row of `table`; undeclared columns are added, typed by their value.
     pub(crate) fn row(&mut self, table: usize, record: Record) -> Result<Vec<Value>, DataError> {
         let mut values = vec![Value::Null; self.tracked[table].spec.columns.len()];
-        for (column, value) in record {
-            let Some(position) = self.position(table, &column, &value) else { continue };
+        for (i, (column, value)) in record.into_iter().enumerate() {
+            let t = &self.tracked[table];
+            let known = match t.layout.get(i) {
+                Some((name, position)) if Arc::ptr_eq(name, &column) && t.provisional.is_empty() => Some(*position),
+                _ => None,
+            };
+            let position = match known {
+                Some(position) => position,
+                None => {
+                    let Some(position) = self.position(table, &column, &value) else { continue };
+                    let layout = &mut self.tracked[table].layout;
+                    layout.truncate(i);
+                    if layout.len() == i {
+                        layout.push((column, position));
+                    }
+                    position
+                }
+            };
             if values.len() <= position {
                 values.resize(position + 1, Value::Null);
             }
@@ -206,6 +227,36 @@ mod tests {
         assert_eq!(
             row,
             vec![Value::Timestamp("2026-01-01T00:00:00Z".parse().unwrap()), Value::Int(7), Value::String("Ann".into())]
+        );
+    }
+
+    #[test]
+    fn records_of_changing_layouts_land_in_their_columns() {
+        let mut tables = user();
+        let t = tables.table("user").unwrap();
+        let at = "2026-01-01T00:00:00Z";
+        let records = [
+            Record::new().with("id", "1").with("name", "Ann").with("updatedAt", at),
+            Record::new().with("id", "2").with("name", "Bob").with("updatedAt", at),
+            Record::new().with("name", "Cy").with("id", "3"),
+            Record::new().with("id", "4").with("note", "new column").with("name", "Di"),
+            Record::new().with("id", "5").with("name", "Ed").with("updatedAt", at),
+        ];
+        let rows: Vec<Vec<Value>> = records.into_iter().map(|r| tables.row(t, r).unwrap()).collect();
+        let names: Vec<&str> = tables.tracked[t].spec.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["updatedAt", "id", "name", "note"]);
+        let text = |v: &Value| v.as_str().map(str::to_owned);
+        let by_column: Vec<(Option<String>, Option<String>, Option<String>)> =
+            rows.iter().map(|r| (text(&r[1]), text(&r[2]), r.get(3).and_then(text))).collect();
+        assert_eq!(
+            by_column,
+            [
+                (Some("1".into()), Some("Ann".into()), None),
+                (Some("2".into()), Some("Bob".into()), None),
+                (Some("3".into()), Some("Cy".into()), None),
+                (Some("4".into()), Some("Di".into()), Some("new column".into())),
+                (Some("5".into()), Some("Ed".into()), None),
+            ]
         );
     }
 
