@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use bytes::Bytes;
-use futures_util::pin_mut;
+use futures_util::{SinkExt, pin_mut};
 use inlet_engine::sql::{UpsertClauses, key_list, key_matches, quote};
 use inlet_engine::{
     ColumnSpec, Destination, DestinationError, DestinationErrorKind, Patch, Row, SavedState, Segment, StoredRow,
@@ -24,8 +24,10 @@ use inlet_engine::{
 use inlet_sdk::{ColumnType, Record, State, Value};
 use postgres_types::{ToSql, Type};
 use tokio::runtime::Runtime;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::{Client, NoTls};
+
+mod copy;
+pub use copy::{CopyRows, wire_type};
 
 /// `postgres://user:secret@host/db` as `postgres://user:***@host/db`.
 pub fn redact(url: &str) -> String {
@@ -56,26 +58,7 @@ pub fn sql_type(ty: ColumnType) -> String {
     }
 }
 
-/// The wire type binary `COPY` writes for a column type.
-fn wire_type(ty: ColumnType) -> Type {
-    match ty {
-        ColumnType::Boolean => Type::BOOL,
-        ColumnType::Short => Type::INT2,
-        ColumnType::Int => Type::INT4,
-        ColumnType::Long => Type::INT8,
-        ColumnType::Float => Type::FLOAT4,
-        ColumnType::Double => Type::FLOAT8,
-        ColumnType::Decimal { .. } => Type::NUMERIC,
-        ColumnType::NaiveDate => Type::DATE,
-        ColumnType::NaiveDateTime => Type::TIMESTAMP,
-        ColumnType::UtcDateTime => Type::TIMESTAMPTZ,
-        ColumnType::Binary => Type::BYTEA,
-        ColumnType::Xml | ColumnType::String => Type::TEXT,
-        ColumnType::Json => Type::JSONB,
-    }
-}
-
-/// A value ready for binary `COPY` or a parameter, typed for its column.
+/// A value ready to be a statement's parameter, typed for its column.
 fn sql_value(value: &Value, ty: ColumnType) -> Box<dyn ToSql + Sync + Send> {
     macro_rules! nullable {
         ($t:ty, $v:expr) => {
@@ -262,34 +245,30 @@ impl PostgresDestination {
         Ok(name)
     }
 
-    /// Binary `COPY` of `rows` into the staging table `stage`.
-    fn copy(
+    /// Binary `COPY` of `rows` into the staging table `stage`, numbered in order.
+    fn copy<'a>(
         &self,
         stage: &str,
         columns: &[&ColumnSpec],
-        rows: impl Iterator<Item = (Vec<Value>, bool)>,
+        rows: impl Iterator<Item = (&'a [Value], bool)>,
     ) -> Result<(), DestinationError> {
-        let mut types: Vec<Type> = columns.iter().map(|c| wire_type(c.ty)).collect();
-        types.extend([Type::INT8, Type::BOOL]);
         let mut names: Vec<String> = columns.iter().map(|c| quote(&c.name)).collect();
         names.extend(["_inlet_seq".to_owned(), "_inlet_row_deleted".to_owned()]);
         let sql = format!("COPY pg_temp.{} ({}) FROM STDIN (FORMAT binary)", quote(stage), names.join(", "));
         self.runtime.block_on(async {
             let sink = self.client.copy_in::<_, Bytes>(&sql).await.map_err(write_error("cannot start COPY"))?;
-            let writer = BinaryCopyInWriter::new(sink, &types);
-            pin_mut!(writer);
-            for (seq, (values, deleted)) in rows.enumerate() {
-                let mut boxed: Vec<Box<dyn ToSql + Sync + Send>> = columns
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| sql_value(values.get(i).unwrap_or(&Value::Null), c.ty))
-                    .collect();
-                boxed.push(Box::new(seq as i64));
-                boxed.push(Box::new(deleted));
-                let refs: Vec<&(dyn ToSql + Sync)> = boxed.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
-                writer.as_mut().write(&refs).await.map_err(write_error("cannot COPY a row"))?;
+            pin_mut!(sink);
+            let mut encoded = CopyRows::new(columns);
+            for (values, deleted) in rows {
+                encoded.push(values, deleted).map_err(|e| {
+                    DestinationError::new(DestinationErrorKind::Write, format!("cannot copy a row of `{stage}`: {e}"))
+                })?;
+                if let Some(chunk) = encoded.full_chunk() {
+                    sink.send(chunk).await.map_err(write_error("cannot COPY rows"))?;
+                }
             }
-            writer.finish().await.map_err(write_error("cannot finish COPY"))?;
+            sink.send(encoded.finish()).await.map_err(write_error("cannot COPY rows"))?;
+            sink.finish().await.map_err(write_error("cannot finish COPY"))?;
             Ok(())
         })
     }
@@ -297,7 +276,7 @@ impl PostgresDestination {
     fn upsert(&mut self, spec: &TableSpec, rows: &[Row], synced: jiff::Timestamp) -> Result<(), DestinationError> {
         let all: Vec<&ColumnSpec> = spec.columns.iter().collect();
         let stage = self.stage(spec, &all, "rows")?;
-        self.copy(&stage, &all, rows.iter().map(|r| (r.values.clone(), r.deleted)))?;
+        self.copy(&stage, &all, rows.iter().map(|r| (r.values.as_slice(), r.deleted)))?;
         let target = self.target(&spec.name);
         let merge = UpsertClauses::new(spec, &target, "excluded");
         let sql = format!(
@@ -327,7 +306,7 @@ impl PostgresDestination {
     ) -> Result<(), DestinationError> {
         let key_columns: Vec<&ColumnSpec> = spec.primary_key.iter().map(|&k| &spec.columns[k]).collect();
         let stage = self.stage(spec, &key_columns, "keys")?;
-        self.copy(&stage, &key_columns, keys.iter().map(|k| (k.clone(), true)))?;
+        self.copy(&stage, &key_columns, keys.iter().map(|k| (k.as_slice(), true)))?;
         let target = self.target(&spec.name);
         let sql = format!(
             "UPDATE {target} t SET {deleted} = true, {synced} = $1::timestamptz FROM (SELECT DISTINCT {keys} FROM pg_temp.{stage}) k WHERE {matches}",

@@ -6,12 +6,15 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use clap::Args;
+use futures_util::SinkExt;
 use inlet_connectors::user_table;
+use inlet_engine::ColumnSpec;
 use inlet_engine::{Silent, SyncOptions};
+use inlet_postgres::CopyRows;
 use inlet_sdk::{ColumnType, Configuration, Record, Table, Value};
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls};
 
 use super::sync::{BENCH_SCHEMA, DEFAULT_POSTGRES, Preloaded, initial_pages};
@@ -58,16 +61,18 @@ pub async fn run(args: PostgresBench) -> Result<Exit, Failure> {
     let drop_schemas =
         format!("DROP SCHEMA IF EXISTS {BENCH_SCHEMA} CASCADE; DROP SCHEMA IF EXISTS {INSERT_SCHEMA} CASCADE");
     client.batch_execute(&drop_schemas).await.map_err(sql_failure)?;
+    client.batch_execute(&format!("CREATE SCHEMA {INSERT_SCHEMA}")).await.map_err(sql_failure)?;
 
     let copy = copy_load(&args).await?;
-    let insert = insert_load(&client, &args).await?;
-    let (copy_transfer, insert_transfer) = transfers(&client, &args).await?;
-    for table in [
-        format!("{BENCH_SCHEMA}.\"user\""),
-        format!("{INSERT_SCHEMA}.\"user\""),
-        format!("{INSERT_SCHEMA}.copied"),
-        format!("{INSERT_SCHEMA}.inserted"),
-    ] {
+    let upsert_prepared = insert_load(&client, &args, Statements::Prepared).await?;
+    let upsert_text = insert_load(&client, &args, Statements::Text).await?;
+    let copy_transfer = copy_transfer(&client, &args).await?;
+    let insert_prepared = insert_transfer(&client, &args, Statements::Prepared).await?;
+    let insert_text = insert_transfer(&client, &args, Statements::Text).await?;
+    let baselines = ["upserted_text", "upserted_prepared", "copied", "text", "prepared"];
+    for table in
+        std::iter::once(format!("{BENCH_SCHEMA}.\"user\"")).chain(baselines.map(|t| format!("{INSERT_SCHEMA}.{t}")))
+    {
         let count: i64 =
             client.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.map_err(sql_failure)?.get(0);
         if count != i64::from(args.users) {
@@ -78,22 +83,40 @@ pub async fn run(args: PostgresBench) -> Result<Exit, Failure> {
 
     let rate = |took: Duration| group((f64::from(args.users) / took.as_secs_f64()) as u64);
     let line = |method: String, took: Duration| {
-        println!("  {method:<52} {:>10} {:>9.2}", rate(took), took.as_secs_f64());
+        println!("  {method:<60} {:>10} {:>9.2}", rate(took), took.as_secs_f64());
     };
-    println!("{:<54} {:>10} {:>9}", "method", "rows/s", "seconds");
-    println!("into the table with its primary key, as a sync writes:");
+    let rows = args.insert_rows;
+    println!("{:<62} {:>10} {:>9}", "method", "rows/s", "seconds");
+    println!("into a table with its primary key, each row the newest version of its key:");
     line("inlet: binary COPY into staging, then merge".into(), copy);
-    line(format!("INSERT … ON CONFLICT, {} rows a statement", args.insert_rows), insert);
+    line(format!("INSERT … ON CONFLICT, {rows} rows a statement, values as text"), upsert_text);
+    line(format!("INSERT … ON CONFLICT, {rows} rows a prepared statement"), upsert_prepared);
     println!("transfer only, into a table without key or merge:");
-    line("binary COPY".into(), copy_transfer);
-    line(format!("INSERT, {} rows a statement", args.insert_rows), insert_transfer);
+    line("binary COPY, inlet's encoder".into(), copy_transfer);
+    line(format!("INSERT, {rows} rows a statement, values as text"), insert_text);
+    line(format!("INSERT, {rows} rows a prepared statement"), insert_prepared);
+    let ratio = |insert: Duration, copy: Duration| insert.as_secs_f64() / copy.as_secs_f64();
     println!(
-        "\nCOPY is {:.1}x faster into the keyed table, {:.1}x faster in transfer only; every table holds the {} users.",
-        insert.as_secs_f64() / copy.as_secs_f64(),
-        insert_transfer.as_secs_f64() / copy_transfer.as_secs_f64(),
+        "\nCOPY against INSERT with values as text: {:.1}x faster into the keyed table, {:.1}x in transfer only.\n\
+         COPY against prepared INSERT (binary parameters): {:.1}x and {:.1}x.\n\
+         Every table holds the {} users.",
+        ratio(upsert_text, copy),
+        ratio(insert_text, copy_transfer),
+        ratio(upsert_prepared, copy),
+        ratio(insert_prepared, copy_transfer),
         group(args.users.into())
     );
     Ok(Exit::Success)
+}
+
+/// How the baseline sends its rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Statements {
+    /// Multi-row `INSERT`s with the values written into the SQL as literals, as loaders
+    /// commonly build them (psycopg2's `execute_values`, most ORMs' bulk inserts).
+    Text,
+    /// One prepared multi-row `INSERT` with binary parameters: the fastest `INSERT` there is.
+    Prepared,
 }
 
 fn sql_failure(e: tokio_postgres::Error) -> Failure {
@@ -140,57 +163,85 @@ fn create_table(name: &str, extra: &str) -> String {
     sql
 }
 
-/// The baseline: the same table, the same conversions and the same rule (a row never moves
-/// back to an older `updatedAt`), written with prepared multi-row INSERT statements.
-async fn insert_load(client: &Client, args: &PostgresBench) -> Result<Duration, Failure> {
+/// An `INSERT … ON CONFLICT` baseline: a table like inlet's, the same conversions and the
+/// same rule (a row never moves back to an older `updatedAt`).
+async fn insert_load(client: &Client, args: &PostgresBench, statements: Statements) -> Result<Duration, Failure> {
     let names = quoted_names(&user_table());
     let pages = initial_pages(args.users, args.insert_rows)?;
+    let table = match statements {
+        Statements::Text => "upserted_text",
+        Statements::Prepared => "upserted_prepared",
+    };
     let started = Instant::now();
-    let create = format!(
-        "CREATE SCHEMA {INSERT_SCHEMA}; {}",
-        create_table("\"user\"", ", _inlet_deleted boolean NOT NULL DEFAULT false, PRIMARY KEY (\"id\")")
-    );
+    let create = create_table(table, ", _inlet_deleted boolean NOT NULL DEFAULT false, PRIMARY KEY (\"id\")");
     client.batch_execute(&create).await.map_err(sql_failure)?;
     let updates: Vec<String> = names.iter().map(|n| format!("{n} = EXCLUDED.{n}")).collect();
     let on_conflict = format!(
         " ON CONFLICT (\"id\") DO UPDATE SET {}, _inlet_synced = now() WHERE t.\"updatedAt\" <= EXCLUDED.\"updatedAt\"",
         updates.join(", ")
     );
-    insert_pages(client, args, pages, "\"user\"", &on_conflict).await?;
+    insert_pages(client, args, pages, table, &on_conflict, statements).await?;
     Ok(started.elapsed())
 }
 
-/// Writes `pages` into `table` (aliased `t`) with prepared multi-row INSERTs ending in
-/// `tail`, committing every `--transaction-rows` rows.
+/// Writes `pages` into `table` (aliased `t`) with multi-row INSERTs ending in `tail`,
+/// committing every `--transaction-rows` rows.
 async fn insert_pages(
     client: &Client,
     args: &PostgresBench,
     pages: Vec<Vec<Record>>,
     table: &str,
     tail: &str,
+    statements: Statements,
 ) -> Result<(), Failure> {
     let user = user_table();
     let names = quoted_names(&user);
-    let statement = |rows: usize| {
-        let mut sql = format!("INSERT INTO {INSERT_SCHEMA}.{table} AS t ({}) VALUES ", names.join(", "));
+    let head = format!("INSERT INTO {INSERT_SCHEMA}.{table} AS t ({}) VALUES ", names.join(", "));
+    let placeholders = |rows: usize| {
+        let mut sql = head.clone();
         for row in 0..rows {
-            let placeholders: Vec<String> = (1..=names.len()).map(|c| format!("${}", row * names.len() + c)).collect();
-            let _ = write!(sql, "{}({})", if row == 0 { "" } else { ", " }, placeholders.join(", "));
+            let row: Vec<String> = (1..=names.len()).map(|c| format!("${}", row * names.len() + c)).collect();
+            let _ = write!(sql, "{}({})", if sql.ends_with("VALUES ") { "" } else { ", " }, row.join(", "));
         }
         sql.push_str(tail);
         sql
     };
-    let full = client.prepare(&statement(args.insert_rows as usize)).await.map_err(sql_failure)?;
+    let full = match statements {
+        Statements::Prepared => {
+            Some(client.prepare(&placeholders(args.insert_rows as usize)).await.map_err(sql_failure)?)
+        }
+        Statements::Text => None,
+    };
     let mut in_transaction = 0usize;
     client.batch_execute("BEGIN").await.map_err(sql_failure)?;
     for page in pages {
-        let params = parameters(page, &user)?;
-        let rows = params.len() / names.len();
-        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
-        if rows == args.insert_rows as usize {
-            client.execute(&full, &refs).await.map_err(sql_failure)?;
-        } else {
-            client.execute(statement(rows).as_str(), &refs).await.map_err(sql_failure)?;
+        let rows = page.len();
+        match (statements, &full) {
+            (Statements::Text, _) => {
+                let mut sql = head.clone();
+                for (i, record) in page.into_iter().enumerate() {
+                    sql.push_str(if i == 0 { "(" } else { ", (" });
+                    for (c, column) in user.columns.iter().enumerate() {
+                        if c > 0 {
+                            sql.push_str(", ");
+                        }
+                        literal(&mut sql, record.get(&column.name).unwrap_or(&Value::Null));
+                    }
+                    sql.push(')');
+                }
+                sql.push_str(tail);
+                client.batch_execute(&sql).await.map_err(sql_failure)?;
+            }
+            (Statements::Prepared, Some(full)) if rows == args.insert_rows as usize => {
+                let params = parameters(page, &user)?;
+                let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+                client.execute(full, &refs).await.map_err(sql_failure)?;
+            }
+            (Statements::Prepared, _) => {
+                let params = parameters(page, &user)?;
+                let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+                client.execute(placeholders(rows).as_str(), &refs).await.map_err(sql_failure)?;
+            }
         }
         in_transaction += rows;
         if in_transaction >= args.transaction_rows as usize {
@@ -201,42 +252,77 @@ async fn insert_pages(
     client.batch_execute("COMMIT").await.map_err(sql_failure)
 }
 
-/// Binary COPY and multi-row INSERT of the same rows into tables without key or merge: what
-/// each costs on the wire and in parsing, apart from index maintenance.
-async fn transfers(client: &Client, args: &PostgresBench) -> Result<(Duration, Duration), Failure> {
-    let table = user_table();
-    let names = quoted_names(&table);
-    let create = format!("{}{}", create_table("copied", ""), create_table("inserted", ""));
-    client.batch_execute(&create).await.map_err(sql_failure)?;
+/// `value` as an SQL literal: text quoted, `NULL` bare.
+fn literal(sql: &mut String, value: &Value) {
+    match value {
+        Value::Null => sql.push_str("NULL"),
+        Value::String(s) => {
+            sql.push('\'');
+            sql.push_str(&s.replace('\'', "''"));
+            sql.push('\'');
+        }
+        other => {
+            sql.push('\'');
+            sql.push_str(&other.to_json().to_string().trim_matches('"').replace('\'', "''"));
+            sql.push('\'');
+        }
+    }
+}
 
+/// Binary COPY of the users, with inlet's encoder, into a table without key: what COPY costs
+/// on the wire and in parsing, apart from index maintenance.
+async fn copy_transfer(client: &Client, args: &PostgresBench) -> Result<Duration, Failure> {
+    let table = user_table();
+    let mut names = quoted_names(&table);
+    names.extend(["_inlet_seq".to_owned(), "_inlet_deleted".to_owned()]);
+    let create = create_table("copied", ", _inlet_seq bigint, _inlet_deleted boolean");
+    client.batch_execute(&create).await.map_err(sql_failure)?;
     let pages = initial_pages(args.users, args.insert_rows)?;
-    let wire: Vec<Type> = table
-        .columns
-        .iter()
-        .map(|c| if c.ty == ColumnType::UtcDateTime { Type::TIMESTAMPTZ } else { Type::TEXT })
-        .collect();
+    let specs: Vec<ColumnSpec> = table.columns.iter().map(|c| ColumnSpec { name: c.name.clone(), ty: c.ty }).collect();
+    let columns: Vec<&ColumnSpec> = specs.iter().collect();
     let started = Instant::now();
     client.batch_execute("BEGIN").await.map_err(sql_failure)?;
     let sink = client
-        .copy_in(&format!("COPY {INSERT_SCHEMA}.copied ({}) FROM STDIN (FORMAT binary)", names.join(", ")))
+        .copy_in::<_, Bytes>(&format!("COPY {INSERT_SCHEMA}.copied ({}) FROM STDIN (FORMAT binary)", names.join(", ")))
         .await
         .map_err(sql_failure)?;
-    let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &wire));
+    let mut sink = std::pin::pin!(sink);
+    let mut rows = CopyRows::new(&columns);
     for page in pages {
-        let params = parameters(page, &table)?;
-        for row in params.chunks(names.len()) {
-            let refs: Vec<&(dyn ToSql + Sync)> = row.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
-            writer.as_mut().write(&refs).await.map_err(sql_failure)?;
+        for mut record in page {
+            let mut values = Vec::with_capacity(columns.len());
+            for column in &columns {
+                let value = record.remove(&column.name).unwrap_or(Value::Null);
+                values.push(
+                    column
+                        .ty
+                        .convert(value)
+                        .map_err(|e| Failure::from(anyhow::anyhow!("column {}: {e}", column.name)))?,
+                );
+            }
+            rows.push(&values, false).map_err(|e| Failure::from(anyhow::anyhow!(e)))?;
+            if let Some(chunk) = rows.full_chunk() {
+                sink.send(chunk).await.map_err(sql_failure)?;
+            }
         }
     }
-    writer.finish().await.map_err(sql_failure)?;
+    sink.send(rows.finish()).await.map_err(sql_failure)?;
+    sink.finish().await.map_err(sql_failure)?;
     client.batch_execute("COMMIT").await.map_err(sql_failure)?;
-    let copied = started.elapsed();
+    Ok(started.elapsed())
+}
 
+/// Multi-row INSERTs of the users into a table without key.
+async fn insert_transfer(client: &Client, args: &PostgresBench, statements: Statements) -> Result<Duration, Failure> {
+    let table = match statements {
+        Statements::Text => "text",
+        Statements::Prepared => "prepared",
+    };
+    client.batch_execute(&create_table(table, "")).await.map_err(sql_failure)?;
     let pages = initial_pages(args.users, args.insert_rows)?;
     let started = Instant::now();
-    insert_pages(client, args, pages, "inserted", "").await?;
-    Ok((copied, started.elapsed()))
+    insert_pages(client, args, pages, table, "", statements).await?;
+    Ok(started.elapsed())
 }
 
 /// The statement parameters of `records`, each value converted to its column's type.
