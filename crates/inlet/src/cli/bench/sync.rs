@@ -56,6 +56,10 @@ pub struct SyncBench {
     /// Let DuckDB compress text, as `duckdb_compress_text` in a configuration does.
     #[arg(long)]
     compress_text: bool,
+    /// Runs of each measurement: the table shows the median time and the highest peak
+    /// memory (a shared machine's timings move by 10 to 40% from one run to the next).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    runs: u32,
 }
 
 /// The local server of the README's set-up.
@@ -175,14 +179,8 @@ async fn run_in(args: &SyncBench, exe: &Path, endpoint: &str, dir: &Path) -> Res
                 "concurrency": args.concurrency,
             });
             std::fs::write(&config, json.to_string()).map_err(|e| Failure::from(anyhow::Error::new(e)))?;
-            let fetch = measure_in_child(
-                exe,
-                Phase::Fetch,
-                &config,
-                users,
-                page,
-                &Choice::DuckDb { path: dir.join("unused.db"), schema: "main".into(), compress_text: false },
-            )?;
+            let nowhere = Choice::DuckDb { path: dir.join("unused.db"), schema: "main".into(), compress_text: false };
+            let fetch = median(args.runs, || measure_in_child(exe, Phase::Fetch, &config, users, page, &nowhere))?;
             for &warehouse in &args.destinations {
                 let target = match warehouse {
                     Warehouse::Duckdb => Choice::DuckDb {
@@ -192,10 +190,14 @@ async fn run_in(args: &SyncBench, exe: &Path, endpoint: &str, dir: &Path) -> Res
                     },
                     Warehouse::Postgres => Choice::Postgres { url: args.postgres.clone(), schema: BENCH_SCHEMA.into() },
                 };
-                target.discard()?;
-                let load = measure_in_child(exe, Phase::Load, &config, users, page, &target)?;
-                target.discard()?;
-                let sync = measure_in_child(exe, Phase::Sync, &config, users, page, &target)?;
+                let measure_anew = |phase| {
+                    median(args.runs, || {
+                        target.discard()?;
+                        measure_in_child(exe, phase, &config, users, page, &target)
+                    })
+                };
+                let load = measure_anew(Phase::Load)?;
+                let sync = measure_anew(Phase::Sync)?;
                 // `inlet sync` reads the text compression from its configuration.
                 let quiet_config = match &target {
                     Choice::DuckDb { compress_text: true, .. } => {
@@ -207,7 +209,10 @@ async fn run_in(args: &SyncBench, exe: &Path, endpoint: &str, dir: &Path) -> Res
                     }
                     _ => config.clone(),
                 };
-                let nothing_new = quiet_sync(exe, &quiet_config, &target)?;
+                let mut quiet: Vec<std::time::Duration> =
+                    (0..args.runs).map(|_| quiet_sync(exe, &quiet_config, &target)).collect::<Result<_, _>>()?;
+                quiet.sort();
+                let nothing_new = quiet[quiet.len() / 2];
                 target.discard()?;
                 let limit = fetch.seconds.max(load.seconds);
                 println!(
@@ -229,11 +234,23 @@ async fn run_in(args: &SyncBench, exe: &Path, endpoint: &str, dir: &Path) -> Res
         }
     }
     println!(
-        "\nr/s: rows per second. MB: peak resident memory of the process (for load only, not counting the\n\
-         dataset it holds ready in memory). sync/limit: the sync's time over the slower of fetch only and load\n\
-         only. nothing: `inlet sync` run again when nothing changed, wall time end to end."
+        "\nr/s: rows per second, the run of median time of {runs}. MB: the highest peak resident memory of the\n\
+         process in those runs (for load only, not counting the dataset it holds ready in memory). sync/limit:\n\
+         the sync's time over the slower of fetch only and load only. nothing: `inlet sync` run again when\n\
+         nothing changed, wall time end to end (median of {runs}).",
+        runs = args.runs
     );
     Ok(Exit::Success)
+}
+
+/// The run of median time among `runs` runs of `measure`, with the highest peak memory of
+/// them all.
+fn median(runs: u32, mut measure: impl FnMut() -> Result<Measured, Failure>) -> Result<Measured, Failure> {
+    let mut all: Vec<Measured> = (0..runs).map(|_| measure()).collect::<Result<_, _>>()?;
+    let peak_kib = all.iter().map(|m| m.peak_kib.saturating_sub(m.held_kib)).max().unwrap_or(0);
+    all.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+    let middle = all.swap_remove(all.len() / 2);
+    Ok(Measured { peak_kib, held_kib: 0, ..middle })
 }
 
 /// Runs one measurement in a child process and checks that it moved every user.
