@@ -1,17 +1,20 @@
 //! The DuckDB destination: an embedded warehouse in one file.
 //!
 //! Each transaction of the engine is one DuckDB transaction: tables are created or grown, each
-//! piece of rows is appended to a temporary staging table with the Appender, in Arrow batches
-//! (never row-by-row `INSERT`s), and merged into its target, and at the end the state row is
-//! written, then `COMMIT`. A crash at any instant leaves either the whole transaction or none
-//! of it. DuckDB locks the file, so a second sync on the same warehouse is refused while one
-//! runs.
+//! piece of rows is appended with the Appender, in Arrow batches (never row-by-row
+//! `INSERT`s), and at the end the state row is written, then `COMMIT`. A crash at any instant
+//! leaves either the whole transaction or none of it. DuckDB locks the file, so a second sync
+//! on the same warehouse is refused while one runs.
 //!
 //! Tables declare no `PRIMARY KEY`: DuckDB's key index made loading four times slower and the
 //! file five times larger. inlet keeps one row per key itself: it knows the hashes of the keys
-//! each table holds (`keys.rs`), appends the rows whose key is new, and merges the others
-//! with an exact join. The key columns are `NOT NULL` and named in the table's comment, as
-//! JSON: `{"primary_key":["id"]}`.
+//! each table holds (`keys.rs`), appends the rows whose key is certainly new straight into the
+//! table, and stages the others in a temporary table and merges them with an exact join. The
+//! key columns are `NOT NULL` and named in the table's comment, as JSON:
+//! `{"primary_key":["id"]}`.
+//!
+//! The connection runs DuckDB on one thread, with 64 MB of memory and text stored uncompressed
+//! unless asked: [`DuckDbDestination::open`] says why, docs/performance.md with figures.
 //!
 //! Types: `BOOLEAN`, `SMALLINT`, `INTEGER`, `BIGINT`, `FLOAT`, `DOUBLE`, `DECIMAL(p,s)`, `DATE`,
 //! `TIMESTAMP` (naive), `TIMESTAMPTZ` (UTC instants), `BLOB`, `VARCHAR` (strings, XML) and
@@ -125,6 +128,13 @@ fn write_error(what: impl Into<String>) -> impl FnOnce(duckdb::Error) -> Destina
 
 impl DuckDbDestination {
     /// Opens (creating if needed) the warehouse at `path`, writing to `schema`.
+    ///
+    /// The connection never downloads an extension (they are bundled or absent), stores text
+    /// uncompressed (see [`compress_text`](Self::compress_text)), bounds DuckDB's memory to
+    /// 64 MB (so that it does not keep every block it writes) and runs DuckDB on one thread: a sync keeps the cores busy with its
+    /// own threads (fetching, converting, committing), and DuckDB's workers only competed with
+    /// them (a first sync of 1,000,000 users took a quarter less CPU with one, and spilled
+    /// nothing to disk).
     pub fn open(path: &Path, schema: &str) -> Result<Self, DestinationError> {
         if schema.trim().is_empty() {
             return Err(DestinationError::new(DestinationErrorKind::Unavailable, "the schema name is empty"));
@@ -151,12 +161,6 @@ impl DuckDbDestination {
                 failure(DestinationErrorKind::Unavailable, format!("cannot open the DuckDB warehouse {}", path.display()), e)
             }
         })?;
-        // No network: extensions are bundled or absent, never downloaded. Text is stored
-        // uncompressed unless asked (see `compress_text`). DuckDB's memory is bounded, so that
-        // it does not keep every block it wrote: the table is on disk. One DuckDB thread: a
-        // sync keeps the cores busy with its own threads (fetching, converting, committing),
-        // and DuckDB's workers only competed with them (a first sync of 1,000,000 users took a
-        // quarter less CPU with one, and spilled nothing to disk).
         connection
             .execute_batch(&format!(
                 "SET autoinstall_known_extensions = false; SET autoload_known_extensions = false; \
@@ -676,7 +680,8 @@ impl Destination for DuckDbDestination {
         read_state(&self.connection, &self.schema)
     }
 
-    /// DuckDB's own transaction begins with the first write (see [`DuckDbDestination::start`]).
+    /// DuckDB's own transaction begins with the first write, once the tables it needs were
+    /// looked up outside it (a failed statement inside a DuckDB transaction aborts it).
     fn begin(&mut self, synced_at: jiff::Timestamp) -> Result<(), DestinationError> {
         if self.synced.is_some() {
             return Err(DestinationError::new(DestinationErrorKind::Write, "a transaction is already open"));
