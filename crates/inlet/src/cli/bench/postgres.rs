@@ -126,7 +126,7 @@ fn sql_failure(e: tokio_postgres::Error) -> Failure {
 /// inlet's own path: the engine writing into the PostgreSQL destination, a checkpoint every
 /// 1,000 rows.
 async fn copy_load(args: &PostgresBench) -> Result<Duration, Failure> {
-    let connector = Preloaded::new(initial_pages(args.users, 1000)?);
+    let connector = Preloaded::new(conformed_pages(args.users, 1000)?);
     // The PostgreSQL destination drives a runtime of its own: it is opened off this one.
     let url = args.postgres.clone();
     let destination = std::thread::spawn(move || inlet_postgres::PostgresDestination::open(&url, BENCH_SCHEMA))
@@ -167,7 +167,7 @@ fn create_table(name: &str, extra: &str) -> String {
 /// same rule (a row never moves back to an older `updatedAt`).
 async fn insert_load(client: &Client, args: &PostgresBench, statements: Statements) -> Result<Duration, Failure> {
     let names = quoted_names(&user_table());
-    let pages = initial_pages(args.users, args.insert_rows)?;
+    let pages = conformed_pages(args.users, args.insert_rows)?;
     let table = match statements {
         Statements::Text => "upserted_text",
         Statements::Prepared => "upserted_prepared",
@@ -277,7 +277,7 @@ async fn copy_transfer(client: &Client, args: &PostgresBench) -> Result<Duration
     names.extend(["_inlet_seq".to_owned(), "_inlet_deleted".to_owned()]);
     let create = create_table("copied", ", _inlet_seq bigint, _inlet_deleted boolean");
     client.batch_execute(&create).await.map_err(sql_failure)?;
-    let pages = initial_pages(args.users, args.insert_rows)?;
+    let pages = conformed_pages(args.users, args.insert_rows)?;
     let specs: Vec<ColumnSpec> = table.columns.iter().map(|c| ColumnSpec { name: c.name.clone(), ty: c.ty }).collect();
     let columns: Vec<&ColumnSpec> = specs.iter().collect();
     let started = Instant::now();
@@ -319,10 +319,22 @@ async fn insert_transfer(client: &Client, args: &PostgresBench, statements: Stat
         Statements::Prepared => "prepared",
     };
     client.batch_execute(&create_table(table, "")).await.map_err(sql_failure)?;
-    let pages = initial_pages(args.users, args.insert_rows)?;
+    let pages = conformed_pages(args.users, args.insert_rows)?;
     let started = Instant::now();
     insert_pages(client, args, pages, table, "", statements).await?;
     Ok(started.elapsed())
+}
+
+/// The playground's users in pages of `page_size`, conformed to the `user` table as the
+/// built-in connectors hand them over (timestamps parsed), so that every method starts from
+/// the same values and times only its own work.
+fn conformed_pages(users: u32, page_size: u32) -> Result<Vec<Vec<Record>>, Failure> {
+    let table = user_table();
+    let mut pages = initial_pages(users, page_size)?;
+    for record in pages.iter_mut().flatten() {
+        table.conform(record).map_err(|e| Failure::from(anyhow::anyhow!(e)))?;
+    }
+    Ok(pages)
 }
 
 /// The statement parameters of `records`, each value converted to its column's type.
