@@ -142,10 +142,9 @@ impl DuckDbDestination {
     /// uncompressed (see [`compress_text`](Self::compress_text)), bounds DuckDB's memory to
     /// 64 MB (so that it does not keep every block it writes), checkpoints at 12 MB of log
     /// rather than 16 (so that small commits do not pile up in memory) and runs DuckDB on one
-    /// thread: a sync keeps the cores busy with its
-    /// own threads (fetching, converting, committing), and DuckDB's workers only competed with
-    /// them (a first sync of 1,000,000 users took a quarter less CPU with one, and spilled
-    /// nothing to disk).
+    /// thread: a sync keeps the cores busy with its own threads (fetching, converting,
+    /// committing), and DuckDB's workers only competed with them (a first sync of 1,000,000
+    /// users took a quarter less CPU with one, and spilled nothing to disk).
     pub fn open(path: &Path, schema: &str) -> Result<Self, DestinationError> {
         if schema.trim().is_empty() {
             return Err(DestinationError::new(DestinationErrorKind::Unavailable, "the schema name is empty"));

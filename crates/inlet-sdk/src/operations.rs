@@ -106,7 +106,7 @@ impl Operations {
     /// whether its pages hold 50 records or 1,000.
     pub fn channel(capacity: usize, flush_at: usize) -> (Operations, Batches) {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let capacity = u32::try_from(capacity).unwrap_or(u32::MAX).clamp(1, Semaphore::MAX_PERMITS as u32);
+        let capacity = u32::try_from(capacity).unwrap_or(u32::MAX).max(1);
         let room = Arc::new(Semaphore::new(capacity as usize));
         let operations = Operations {
             sender,
