@@ -1,20 +1,14 @@
-//! The keys a table holds, as 64-bit hashes: what lets an upsert append rows whose key is
-//! certainly new straight into the table, instead of staging them and joining them against it.
+//! Key hashes as DuckDB stores keys: the two sides of [`inlet_engine::keys::KeyHashes`] for
+//! DuckDB tables.
 //!
 //! DuckDB tables carry no primary-key index (maintaining one costs more than the rest of the
-//! load, see docs/performance.md), so without this set every upsert would have to scan the
-//! table to tell inserts from updates. A hash absent from the set is a key absent from the
-//! table; a hash present is a key that is probably there (two keys share a hash about once in
-//! 2^64 / rows lookups), and such rows take the exact path that compares keys.
-//!
-//! Keys are hashed here, not by DuckDB, so that a row's hash is known before DuckDB sees the
-//! row. Both sides hash the value as DuckDB stores it for the column's type: a staged key from
-//! the engine's [`Value`], a stored one from the Arrow array DuckDB reads it into. The hash is
-//! only compared within one process (the set is read again by every sync), so a fast
-//! non-cryptographic hash with a fixed seed serves: a collision only sends a row down the
-//! exact path.
+//! load, see docs/performance.md), so without the set every upsert would have to scan the
+//! table to tell inserts from updates. Keys are hashed here, not by DuckDB, so that a row's
+//! hash is known before DuckDB sees the row. Both sides hash the value as DuckDB stores it for
+//! the column's type: a staged key from the engine's [`Value`], a stored one from the Arrow
+//! array DuckDB reads it into.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 
 use duckdb::arrow::array::{Array, ArrayRef, AsArray};
 use duckdb::arrow::datatypes::{
@@ -22,61 +16,10 @@ use duckdb::arrow::datatypes::{
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
 };
 use inlet_engine::TableSpec;
+use inlet_engine::keys::key_hasher;
 use inlet_sdk::{ColumnType, Value};
 
 use crate::batch::{epoch_days, epoch_micros, mantissa_at};
-
-/// A sorted set of hashes: 8 bytes per row, exact membership of hashes.
-#[derive(Debug, Default)]
-pub(crate) struct KeyHashes {
-    sorted: Vec<u64>,
-}
-
-impl KeyHashes {
-    /// The set of `hashes`, in any order.
-    pub(crate) fn from_unsorted(mut hashes: Vec<u64>) -> Self {
-        hashes.sort_unstable();
-        hashes.dedup();
-        hashes.shrink_to_fit();
-        KeyHashes { sorted: hashes }
-    }
-
-    /// Whether a key with hash `hash` may be in the table.
-    pub(crate) fn may_hold(&self, hash: u64) -> bool {
-        self.sorted.binary_search(&hash).is_ok()
-    }
-
-    /// Adds `hashes` (any order, repeats allowed): one merge pass, from the back, in place.
-    pub(crate) fn insert_all(&mut self, mut hashes: Vec<u64>) {
-        hashes.sort_unstable();
-        hashes.dedup();
-        hashes.retain(|h| !self.may_hold(*h));
-        let old = self.sorted.len();
-        self.sorted.resize(old + hashes.len(), 0);
-        let (mut from, mut to) = (old, self.sorted.len());
-        while let Some(&newest) = hashes.last() {
-            to -= 1;
-            if from > 0 && self.sorted[from - 1] > newest {
-                from -= 1;
-                self.sorted[to] = self.sorted[from];
-            } else {
-                self.sorted[to] = newest;
-                hashes.pop();
-            }
-        }
-    }
-
-    /// How many hashes the set holds.
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.sorted.len()
-    }
-}
-
-/// The hasher of keys.
-fn hasher() -> impl Hasher {
-    foldhash::quality::FixedState::with_seed(0x1e7).build_hasher()
-}
 
 /// One key value as DuckDB stores it for its column's type, which both sides can produce.
 #[derive(Hash)]
@@ -102,7 +45,7 @@ pub(crate) fn hashable(spec: &TableSpec) -> bool {
 /// a key value is not of the variant its column's type converts to (the row then takes the
 /// exact path).
 pub(crate) fn row_hash(spec: &TableSpec, values: &[Value]) -> Option<u64> {
-    let mut hasher = hasher();
+    let mut hasher = key_hasher();
     for &k in &spec.primary_key {
         let scalar = match (spec.columns[k].ty, values.get(k)?) {
             (ColumnType::Short | ColumnType::Int | ColumnType::Long, Value::Int(i)) => Scalar::Whole(*i),
@@ -127,7 +70,7 @@ pub(crate) fn stored_hashes(columns: &[ArrayRef], out: &mut Vec<u64>) -> Result<
     let readers = columns.iter().map(|c| reader(c.as_ref())).collect::<Result<Vec<_>, _>>()?;
     let rows = columns.first().map_or(0, |c| c.len());
     'rows: for row in 0..rows {
-        let mut hasher = hasher();
+        let mut hasher = key_hasher();
         for read in &readers {
             match read(row) {
                 Some(scalar) => scalar.hash(&mut hasher),
@@ -225,36 +168,6 @@ mod tests {
     use inlet_sdk::Decimal;
 
     use super::*;
-
-    /// A cheap deterministic stream of well-spread numbers.
-    fn spread(seed: u64, n: usize) -> Vec<u64> {
-        (0..n as u64).map(|i| (i + seed).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)).collect()
-    }
-
-    #[test]
-    fn holds_exactly_what_was_inserted_across_merges() {
-        let mut set = KeyHashes::from_unsorted(spread(0, 1_000));
-        for round in 1..20 {
-            set.insert_all(spread(round * 500, 1_000));
-        }
-        let inserted: std::collections::BTreeSet<u64> = (0..20).flat_map(|r| spread(r * 500, 1_000)).collect();
-        assert_eq!(set.len(), inserted.len());
-        assert!(set.sorted.windows(2).all(|w| w[0] < w[1]), "stays sorted without repeats");
-        assert!(inserted.iter().all(|h| set.may_hold(*h)));
-        assert!(spread(1_000_000, 1_000).iter().all(|h| !set.may_hold(*h)));
-    }
-
-    #[test]
-    fn merges_at_both_ends_and_ignores_repeats() {
-        let mut set = KeyHashes::from_unsorted(vec![50, 10, 30, 30]);
-        set.insert_all(vec![60, 0, 30, 20, 60]);
-        assert_eq!(set.sorted, vec![0, 10, 20, 30, 50, 60]);
-        set.insert_all(Vec::new());
-        assert_eq!(set.len(), 6);
-        let mut empty = KeyHashes::default();
-        empty.insert_all(vec![3, 1, 2]);
-        assert_eq!(empty.sorted, vec![1, 2, 3]);
-    }
 
     fn spec(columns: &[(&str, ColumnType)], key: &[usize]) -> TableSpec {
         TableSpec {

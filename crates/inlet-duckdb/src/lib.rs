@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use duckdb::types::{TimeUnit, Value as Db};
 use duckdb::{Connection, params_from_iter};
+use inlet_engine::keys::{KeyHashes, worth_reading_keys};
 use inlet_engine::sql::{UpsertClauses, key_list, key_matches, quote};
 use inlet_engine::{
     ColumnSpec, Destination, DestinationError, DestinationErrorKind, SavedState, Segment, StoredRow, TableSpec,
@@ -37,7 +38,6 @@ use inlet_sdk::{ColumnType, Decimal, Record, State, Value};
 mod batch;
 mod keys;
 use batch::{BATCH_ROWS, RowBatch, Trailer, epoch_days, epoch_micros};
-use keys::KeyHashes;
 
 /// A DuckDB warehouse file, and the schema a connector writes to.
 pub struct DuckDbDestination {
@@ -414,9 +414,8 @@ impl DuckDbDestination {
 
     /// The hashes of the keys `spec`'s table holds, read from the table the first time, unless
     /// its keys can't be hashed (see [`keys::hashable`]) or the rows staged for it in this
-    /// session, `staged` included, are few next to the table: reading every key costs about one
-    /// join of the staged rows against the table, so a sync that changes a few rows of a big
-    /// table joins them (`None`) instead.
+    /// session, `staged` included, are too few to make reading them worth it
+    /// ([`worth_reading_keys`]).
     fn held_keys(&mut self, spec: &TableSpec, staged: usize) -> Result<Option<&mut KeyHashes>, DestinationError> {
         if !keys::hashable(spec) {
             return Ok(None);
@@ -432,7 +431,7 @@ impl DuckDbDestination {
                 .connection
                 .query_row(&sql, [], |r| r.get(0))
                 .map_err(write_error("cannot count the rows of a table"))?;
-            if (staged as i64).saturating_mul(100) < stored {
+            if !worth_reading_keys(staged, stored.unsigned_abs()) {
                 return Ok(None);
             }
             let target = self.target(&spec.name);
@@ -472,16 +471,7 @@ impl DuckDbDestination {
         let hashes: Vec<Option<u64>> = rows.iter().map(|r| keys::row_hash(spec, &r.values)).collect();
         let direct: Vec<bool> = match self.held_keys(spec, rows.len())? {
             None => vec![false; rows.len()],
-            Some(held) => {
-                let mut repeated: Vec<u64> = hashes.iter().flatten().copied().collect();
-                repeated.sort_unstable();
-                repeated = repeated.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
-                repeated.dedup();
-                hashes
-                    .iter()
-                    .map(|h| h.is_some_and(|h| !held.may_hold(h) && repeated.binary_search(&h).is_err()))
-                    .collect()
-            }
+            Some(held) => held.certainly_new(&hashes),
         };
         let pick = |take: bool| {
             rows.iter().zip(&direct).filter(move |(_, d)| **d == take).map(|(r, _)| (r.values.as_slice(), r.deleted))

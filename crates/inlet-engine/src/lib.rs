@@ -9,6 +9,8 @@
 //!
 //! - [`Destination`] is the contract a warehouse implements; [`MemoryWarehouse`] is one in
 //!   memory for tests, and the `conformance` feature ships the suite every destination passes.
+//! - [`keys`] is the set of stored key hashes that lets SQL destinations write new rows
+//!   straight into their tables.
 //! - [`sync`] runs one sync and reports what it did; [`SyncError`] says why it failed.
 
 mod committer;
@@ -16,6 +18,7 @@ mod committer;
 pub mod conformance;
 mod destination;
 pub mod failpoint;
+pub mod keys;
 mod memory;
 pub mod sql;
 mod sync;

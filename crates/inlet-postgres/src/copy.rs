@@ -36,20 +36,41 @@ pub fn wire_type(ty: ColumnType) -> Type {
     }
 }
 
-/// An encoder of rows of some columns, each row followed by a sequence number and a flag (the
-/// staging tables' `_inlet_seq` and `_inlet_row_deleted`).
+/// An encoder of rows of some columns, each row followed by two fields: a staging table's
+/// `_inlet_seq` (the arrival order) and `_inlet_row_deleted`, or a table's `_inlet_synced` and
+/// `_inlet_deleted`.
 pub struct CopyRows<'a> {
     columns: Vec<(&'a ColumnSpec, Type)>,
     buf: BytesMut,
-    next_seq: i64,
+    trailer: Trailer,
+}
+
+/// The 8-byte field that follows a row's values.
+enum Trailer {
+    /// The row's sequence number, counting from 0.
+    Sequence(i64),
+    /// A sync time, encoded once.
+    SyncedAt(i64),
 }
 
 impl<'a> CopyRows<'a> {
-    /// An encoder for rows of `columns`; the header is written.
+    /// An encoder for rows of `columns` into a staging table; the header is written.
     pub fn new(columns: &[&'a ColumnSpec]) -> Self {
+        Self::with_trailer(columns, Trailer::Sequence(0))
+    }
+
+    /// An encoder for rows of `columns` into a table, each synced at `synced`.
+    pub fn synced_at(columns: &[&'a ColumnSpec], synced: jiff::Timestamp) -> Result<Self, String> {
+        let mut encoded = BytesMut::new();
+        to_sql(&synced, &Type::TIMESTAMPTZ, &mut encoded)?;
+        let micros = <[u8; 8]>::try_from(encoded.as_ref()).map_err(|_| "a timestamptz of another size".to_owned())?;
+        Ok(Self::with_trailer(columns, Trailer::SyncedAt(i64::from_be_bytes(micros))))
+    }
+
+    fn with_trailer(columns: &[&'a ColumnSpec], trailer: Trailer) -> Self {
         let mut buf = BytesMut::with_capacity(CHUNK + CHUNK / 4);
         buf.put_slice(HEADER);
-        CopyRows { columns: columns.iter().map(|c| (*c, wire_type(c.ty))).collect(), buf, next_seq: 0 }
+        CopyRows { columns: columns.iter().map(|c| (*c, wire_type(c.ty))).collect(), buf, trailer }
     }
 
     /// Encodes a row; values past the end of `values` are `NULL`. A value not of its column's
@@ -68,10 +89,15 @@ impl<'a> CopyRows<'a> {
             }
         }
         self.buf.put_i32(8);
-        self.buf.put_i64(self.next_seq);
+        match &mut self.trailer {
+            Trailer::Sequence(next) => {
+                self.buf.put_i64(*next);
+                *next += 1;
+            }
+            Trailer::SyncedAt(micros) => self.buf.put_i64(*micros),
+        }
         self.buf.put_i32(1);
         self.buf.put_u8(u8::from(flag));
-        self.next_seq += 1;
         Ok(())
     }
 
@@ -161,6 +187,26 @@ mod tests {
         // The short row ends with NULLs (-1), then sequence 1 and flag false.
         expected.extend([0, 5, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 8, 255, 255, 255, 255, 255, 255, 255, 255]);
         expected.extend([0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 255, 255]);
+        assert_eq!(bytes.as_ref(), expected.as_slice());
+    }
+
+    #[test]
+    fn rows_into_a_table_carry_the_sync_time() {
+        let id = spec("id", ColumnType::Long);
+        let synced: jiff::Timestamp = "2000-01-01T00:00:01Z".parse().unwrap();
+        let mut rows = CopyRows::synced_at(&[&id], synced).unwrap();
+        rows.push(&[Value::Int(7)], false).unwrap();
+        rows.push(&[Value::Int(8)], true).unwrap();
+        let bytes = rows.finish();
+        // PostgreSQL counts microseconds from 2000: one second is 1,000,000 (0x0F4240).
+        let at = [0, 0, 0, 8, 0, 0, 0, 0, 0, 0x0F, 0x42, 0x40];
+        let mut expected = HEADER.to_vec();
+        for (id, flag) in [(7, 0), (8, 1)] {
+            expected.extend([0, 3, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, id]);
+            expected.extend(at);
+            expected.extend([0, 0, 0, 1, flag]);
+        }
+        expected.extend([255, 255]);
         assert_eq!(bytes.as_ref(), expected.as_slice());
     }
 

@@ -1,21 +1,24 @@
 //! The PostgreSQL destination, with the same contract as DuckDB's.
 //!
 //! Each transaction of the engine is one PostgreSQL transaction: tables are created or grown,
-//! each piece of rows is copied into a temporary staging table with binary `COPY` and merged
-//! into the target with `INSERT … SELECT DISTINCT ON (key) … ON CONFLICT DO UPDATE` (one row
-//! per key, the newest, never replacing a newer version), and at the end the state row is
-//! written; then `COMMIT`. A session advisory lock on the schema refuses a second sync while
-//! one runs; PostgreSQL releases it if the process dies.
+//! each piece of rows is written with binary `COPY`, and at the end the state row is written;
+//! then `COMMIT`. Rows whose key the table certainly lacks (`keys.rs`), and that their piece
+//! holds once, are copied straight into the table; the others into a temporary staging table,
+//! merged into the table with `INSERT … SELECT DISTINCT ON (key) … ON CONFLICT DO UPDATE` (one
+//! row per key, the newest, never replacing a newer version). A session advisory lock on the
+//! schema refuses a second sync while one runs; PostgreSQL releases it if the process dies.
 //!
 //! Types: `boolean`, `smallint`, `integer`, `bigint`, `real`, `double precision`,
 //! `numeric(p,s)`, `date`, `timestamp`, `timestamptz`, `bytea`, `text` (strings and XML, so that
-//! malformed XML from a source is kept rather than refused) and `jsonb`.
+//! malformed XML from a source is kept rather than refused) and `jsonb`, spelled as PostgreSQL
+//! prints them (`format_type`), so that a table's stored types can be compared with them.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use bytes::Bytes;
-use futures_util::{SinkExt, pin_mut};
+use futures_util::{SinkExt, TryStreamExt, pin_mut};
+use inlet_engine::keys::{KEYS_READ_AT, KeyHashes, worth_reading_keys};
 use inlet_engine::sql::{UpsertClauses, key_list, key_matches, quote};
 use inlet_engine::{
     ColumnSpec, Destination, DestinationError, DestinationErrorKind, Patch, Row, SavedState, Segment, StoredRow,
@@ -24,9 +27,11 @@ use inlet_engine::{
 use inlet_sdk::{ColumnType, Record, State, Value};
 use postgres_types::{ToSql, Type};
 use tokio::runtime::Runtime;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
 mod copy;
+mod keys;
 pub use copy::{CopyRows, wire_type};
 
 /// `postgres://user:secret@host/db` as `postgres://user:***@host/db`.
@@ -39,7 +44,7 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// The PostgreSQL type of a column type.
+/// The PostgreSQL type of a column type, as `format_type` prints it.
 pub fn sql_type(ty: ColumnType) -> String {
     match ty {
         ColumnType::Boolean => "boolean".into(),
@@ -50,13 +55,16 @@ pub fn sql_type(ty: ColumnType) -> String {
         ColumnType::Double => "double precision".into(),
         ColumnType::Decimal { precision, scale } => format!("numeric({precision},{scale})"),
         ColumnType::NaiveDate => "date".into(),
-        ColumnType::NaiveDateTime => "timestamp".into(),
-        ColumnType::UtcDateTime => "timestamptz".into(),
+        ColumnType::NaiveDateTime => "timestamp without time zone".into(),
+        ColumnType::UtcDateTime => SYNCED_TYPE.into(),
         ColumnType::Binary => "bytea".into(),
         ColumnType::Xml | ColumnType::String => "text".into(),
         ColumnType::Json => "jsonb".into(),
     }
 }
+
+/// The type of the sync-time column, as `format_type` prints it.
+const SYNCED_TYPE: &str = "timestamp with time zone";
 
 /// A value ready to be a statement's parameter, typed for its column.
 fn sql_value(value: &Value, ty: ColumnType) -> Box<dyn ToSql + Sync + Send> {
@@ -111,14 +119,30 @@ fn write_error(what: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) ->
     failure(DestinationErrorKind::Write, what)
 }
 
+/// What this session knows of a target table.
+struct KnownTable {
+    /// How many of the connector's columns the table has.
+    columns: usize,
+    /// Every column the connector writes has the type it would be created with, which binary
+    /// `COPY` straight into the table needs.
+    copies_in: bool,
+}
+
 /// A PostgreSQL database and the schema a connector writes to.
 pub struct PostgresDestination {
     runtime: Runtime,
     client: Client,
     server: String,
     schema: String,
-    known: HashMap<String, usize>,
+    /// Tables as looked up or made in this session.
+    known: HashMap<String, KnownTable>,
     staging: HashMap<String, usize>,
+    /// The hashes of the keys each table holds, by table, once read in this session. A set
+    /// only grows: after a rolled-back transaction it holds keys the table lacks, which is safe.
+    held: HashMap<String, KeyHashes>,
+    /// Rows written to each table in this session: when they are many next to the table, its
+    /// key hashes are worth reading.
+    upserted: HashMap<String, usize>,
     /// The sync time of the open transaction's rows; `None` when none is open.
     synced: Option<jiff::Timestamp>,
 }
@@ -146,6 +170,8 @@ impl PostgresDestination {
             schema: schema.to_owned(),
             known: HashMap::new(),
             staging: HashMap::new(),
+            held: HashMap::new(),
+            upserted: HashMap::new(),
             synced: None,
         };
         // A session that just died (a killed sync) releases its lock when the server notices:
@@ -187,23 +213,34 @@ impl PostgresDestination {
         self.runtime.block_on(self.client.batch_execute(sql)).map_err(write_error(what))
     }
 
-    fn existing_columns(&self, table: &str) -> Result<Vec<String>, DestinationError> {
+    /// The names and types of `table`'s columns, in order; none if it does not exist.
+    fn stored_columns(&self, table: &str) -> Result<Vec<(String, String)>, DestinationError> {
         let rows = self
             .runtime
             .block_on(self.client.query(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
-                &[&self.schema, &table],
+                "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute \
+                 WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                &[&self.target(table)],
             ))
             .map_err(failure(DestinationErrorKind::Unavailable, "cannot read the catalog"))?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    fn existing_columns(&self, table: &str) -> Result<Vec<String>, DestinationError> {
+        Ok(self.stored_columns(table)?.into_iter().map(|(name, _)| name).collect())
     }
 
     fn ensure_table(&mut self, spec: &TableSpec) -> Result<(), DestinationError> {
-        if self.known.get(&spec.name).is_some_and(|n| *n >= spec.columns.len()) {
+        if self.known.get(&spec.name).is_some_and(|t| t.columns >= spec.columns.len()) {
             return Ok(());
         }
-        let existing = self.existing_columns(&spec.name)?;
+        let existing = self.stored_columns(&spec.name)?;
         let target = self.target(&spec.name);
+        let type_of = |name: &str| existing.iter().find(|(n, _)| n == name).map(|(_, ty)| ty.as_str());
+        let copies_in = existing.is_empty()
+            || (type_of(columns::SYNCED) == Some(SYNCED_TYPE)
+                && type_of(columns::DELETED) == Some("boolean")
+                && spec.columns.iter().all(|c| type_of(&c.name).is_none_or(|ty| ty == sql_type(c.ty))));
         if existing.is_empty() {
             let mut sql = format!("CREATE TABLE {target} (");
             for c in &spec.columns {
@@ -218,13 +255,13 @@ impl PostgresDestination {
             );
             self.execute(&sql, &format!("cannot create table {target}"))?;
         } else {
-            for c in spec.columns.iter().filter(|c| !existing.contains(&c.name)) {
+            for c in spec.columns.iter().filter(|c| type_of(&c.name).is_none()) {
                 let sql =
                     format!("ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {} {}", quote(&c.name), sql_type(c.ty));
                 self.execute(&sql, &format!("cannot add column `{}` to {target}", c.name))?;
             }
         }
-        self.known.insert(spec.name.clone(), spec.columns.len());
+        self.known.insert(spec.name.clone(), KnownTable { columns: spec.columns.len(), copies_in });
         Ok(())
     }
 
@@ -245,38 +282,146 @@ impl PostgresDestination {
         Ok(name)
     }
 
-    /// Binary `COPY` of `rows` into the staging table `stage`, numbered in order.
+    /// Binary `COPY` of `rows` into `table` (qualified and quoted): `encoded` writes the values
+    /// of `columns`, then the two fields `trailer` names.
     fn copy<'a>(
+        &self,
+        table: &str,
+        columns: &[&ColumnSpec],
+        (mut encoded, trailer): (CopyRows<'_>, [&str; 2]),
+        rows: impl Iterator<Item = (&'a [Value], bool)>,
+    ) -> Result<(), CopyFailure> {
+        let names: Vec<String> = columns.iter().map(|c| quote(&c.name)).chain(trailer.map(str::to_owned)).collect();
+        let sql = format!("COPY {table} ({}) FROM STDIN (FORMAT binary)", names.join(", "));
+        self.runtime.block_on(async {
+            let sink = self.client.copy_in::<_, Bytes>(&sql).await?;
+            pin_mut!(sink);
+            for (values, deleted) in rows {
+                encoded.push(values, deleted).map_err(CopyFailure::Row)?;
+                if let Some(chunk) = encoded.full_chunk() {
+                    sink.send(chunk).await?;
+                }
+            }
+            sink.send(encoded.finish()).await?;
+            sink.finish().await?;
+            Ok(())
+        })
+    }
+
+    /// Binary `COPY` of `rows` into the staging table `stage`, numbered in order.
+    fn copy_staged<'a>(
         &self,
         stage: &str,
         columns: &[&ColumnSpec],
         rows: impl Iterator<Item = (&'a [Value], bool)>,
     ) -> Result<(), DestinationError> {
-        let mut names: Vec<String> = columns.iter().map(|c| quote(&c.name)).collect();
-        names.extend(["_inlet_seq".to_owned(), "_inlet_row_deleted".to_owned()]);
-        let sql = format!("COPY pg_temp.{} ({}) FROM STDIN (FORMAT binary)", quote(stage), names.join(", "));
-        self.runtime.block_on(async {
-            let sink = self.client.copy_in::<_, Bytes>(&sql).await.map_err(write_error("cannot start COPY"))?;
-            pin_mut!(sink);
-            let mut encoded = CopyRows::new(columns);
-            for (values, deleted) in rows {
-                encoded.push(values, deleted).map_err(|e| {
-                    DestinationError::new(DestinationErrorKind::Write, format!("cannot copy a row of `{stage}`: {e}"))
-                })?;
-                if let Some(chunk) = encoded.full_chunk() {
-                    sink.send(chunk).await.map_err(write_error("cannot COPY rows"))?;
-                }
-            }
-            sink.send(encoded.finish()).await.map_err(write_error("cannot COPY rows"))?;
-            sink.finish().await.map_err(write_error("cannot finish COPY"))?;
-            Ok(())
-        })
+        let table = format!("pg_temp.{}", quote(stage));
+        let encoded = CopyRows::new(columns);
+        self.copy(&table, columns, (encoded, ["_inlet_seq", "_inlet_row_deleted"]), rows)
+            .map_err(|e| e.into_destination_error(&table))
     }
 
+    /// Copies rows whose keys the table certainly lacks straight into it. `false`, with nothing
+    /// written, when a key was stored after all (by another client, since the keys were read):
+    /// the caller then merges the rows.
+    fn copy_new<'a>(
+        &self,
+        spec: &TableSpec,
+        rows: impl Iterator<Item = (&'a [Value], bool)>,
+        synced: jiff::Timestamp,
+    ) -> Result<bool, DestinationError> {
+        let all: Vec<&ColumnSpec> = spec.columns.iter().collect();
+        let encoded = CopyRows::synced_at(&all, synced).map_err(|e| {
+            DestinationError::new(DestinationErrorKind::Write, format!("cannot encode the sync time: {e}"))
+        })?;
+        let target = self.target(&spec.name);
+        self.execute("SAVEPOINT inlet_new_rows", "cannot set a savepoint")?;
+        match self.copy(&target, &all, (encoded, [columns::SYNCED, columns::DELETED]), rows) {
+            Ok(()) => self.execute("RELEASE SAVEPOINT inlet_new_rows", "cannot release a savepoint").map(|()| true),
+            Err(CopyFailure::Server(e)) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                tracing::debug!("a key of {target} was written by another client; merging the rows instead");
+                self.execute("ROLLBACK TO SAVEPOINT inlet_new_rows", "cannot roll back to a savepoint").map(|()| false)
+            }
+            Err(e) => Err(e.into_destination_error(&target)),
+        }
+    }
+
+    /// The hashes of the keys `spec`'s table holds, read from the table the first time, unless
+    /// its keys can't be hashed ([`keys::hashable`]), its columns don't take binary `COPY` as
+    /// the connector types them, or the rows written to it in this session, `rows` included,
+    /// are too few to make reading them worth it ([`worth_reading_keys`]).
+    fn held_keys(&mut self, spec: &TableSpec, rows: usize) -> Result<Option<&mut KeyHashes>, DestinationError> {
+        if !keys::hashable(spec) || !self.known.get(&spec.name).is_some_and(|t| t.copies_in) {
+            return Ok(None);
+        }
+        let upserted = {
+            let total = self.upserted.entry(spec.name.clone()).or_default();
+            *total += rows;
+            *total
+        };
+        if !self.held.contains_key(&spec.name) {
+            let target = self.target(&spec.name);
+            // Counting stops once the answer is known: a few changes to a big table count a
+            // few hundred rows, not the table.
+            let enough = i64::try_from((upserted as u64).saturating_mul(KEYS_READ_AT)).unwrap_or(i64::MAX - 1) + 1;
+            let sql = format!("SELECT count(*) FROM (SELECT FROM {target} LIMIT $1) t");
+            let stored: i64 = self
+                .runtime
+                .block_on(self.client.query_one(&sql, &[&enough]))
+                .map_err(write_error(format!("cannot count the rows of {target}")))?
+                .get(0);
+            if !worth_reading_keys(upserted, stored.unsigned_abs()) {
+                return Ok(None);
+            }
+            let sql = format!("SELECT {} FROM {target}", key_list(spec));
+            let hashes = self
+                .runtime
+                .block_on(async {
+                    let rows = self.client.query_raw(&sql, std::iter::empty::<i32>()).await?;
+                    pin_mut!(rows);
+                    let mut hashes = Vec::new();
+                    while let Some(row) = rows.try_next().await? {
+                        hashes.extend(keys::stored_hash(spec, &row)?);
+                    }
+                    Ok(hashes)
+                })
+                .map_err(write_error(format!("cannot read the keys of {target}")))?;
+            self.held.insert(spec.name.clone(), KeyHashes::from_unsorted(hashes));
+        }
+        Ok(self.held.get_mut(&spec.name))
+    }
+
+    /// Writes `rows` into the table: the newest row per key, never replacing a newer stored
+    /// one. Rows whose key the table certainly lacks, and that the piece holds once, are copied
+    /// straight into the table; the others are staged and merged.
     fn upsert(&mut self, spec: &TableSpec, rows: &[Row], synced: jiff::Timestamp) -> Result<(), DestinationError> {
+        let hashes: Vec<Option<u64>> = rows.iter().map(|r| keys::row_hash(spec, &r.values)).collect();
+        let mut direct = match self.held_keys(spec, rows.len())? {
+            None => vec![false; rows.len()],
+            Some(held) => held.certainly_new(&hashes),
+        };
+        if direct.contains(&true) && !self.copy_new(spec, chosen(rows, &direct, true), synced)? {
+            direct.fill(false);
+        }
+        if direct.contains(&false) {
+            self.merge(spec, chosen(rows, &direct, false), synced)?;
+        }
+        if let Some(held) = self.held.get_mut(&spec.name) {
+            held.insert_all(hashes.into_iter().flatten().collect());
+        }
+        Ok(())
+    }
+
+    /// Stages `rows` and merges them into the table: a stored row is replaced unless newer.
+    fn merge<'a>(
+        &mut self,
+        spec: &TableSpec,
+        rows: impl Iterator<Item = (&'a [Value], bool)>,
+        synced: jiff::Timestamp,
+    ) -> Result<(), DestinationError> {
         let all: Vec<&ColumnSpec> = spec.columns.iter().collect();
         let stage = self.stage(spec, &all, "rows")?;
-        self.copy(&stage, &all, rows.iter().map(|r| (r.values.as_slice(), r.deleted)))?;
+        self.copy_staged(&stage, &all, rows)?;
         let target = self.target(&spec.name);
         let merge = UpsertClauses::new(spec, &target, "excluded");
         let sql = format!(
@@ -306,7 +451,7 @@ impl PostgresDestination {
     ) -> Result<(), DestinationError> {
         let key_columns: Vec<&ColumnSpec> = spec.primary_key.iter().map(|&k| &spec.columns[k]).collect();
         let stage = self.stage(spec, &key_columns, "keys")?;
-        self.copy(&stage, &key_columns, keys.iter().map(|k| (k.as_slice(), true)))?;
+        self.copy_staged(&stage, &key_columns, keys.iter().map(|k| (k.as_slice(), true)))?;
         let target = self.target(&spec.name);
         let sql = format!(
             "UPDATE {target} t SET {deleted} = true, {synced} = $1::timestamptz FROM (SELECT DISTINCT {keys} FROM pg_temp.{stage}) k WHERE {matches}",
@@ -528,7 +673,39 @@ impl PostgresDestination {
     pub fn drop_schema(&mut self) -> Result<(), DestinationError> {
         self.known.clear();
         self.staging.clear();
+        self.held.clear();
+        self.upserted.clear();
         self.execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote(&self.schema)), "cannot drop the schema")
+    }
+}
+
+/// The values and deleted flags of the `rows` whose flag in `direct` is `take`.
+fn chosen<'a>(rows: &'a [Row], direct: &'a [bool], take: bool) -> impl Iterator<Item = (&'a [Value], bool)> {
+    rows.iter().zip(direct).filter(move |(_, d)| **d == take).map(|(r, _)| (r.values.as_slice(), r.deleted))
+}
+
+/// Why a `COPY` failed.
+enum CopyFailure {
+    /// A row's value does not fit its column.
+    Row(String),
+    /// The server refused the rows, or the connection broke.
+    Server(tokio_postgres::Error),
+}
+
+impl From<tokio_postgres::Error> for CopyFailure {
+    fn from(e: tokio_postgres::Error) -> Self {
+        CopyFailure::Server(e)
+    }
+}
+
+impl CopyFailure {
+    fn into_destination_error(self, table: &str) -> DestinationError {
+        match self {
+            CopyFailure::Row(e) => {
+                DestinationError::new(DestinationErrorKind::Write, format!("cannot copy a row into {table}: {e}"))
+            }
+            CopyFailure::Server(e) => write_error(format!("cannot copy rows into {table}"))(e),
+        }
     }
 }
 

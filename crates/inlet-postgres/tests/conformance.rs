@@ -4,8 +4,9 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use inlet_engine::conformance::{self, Harness};
-use inlet_engine::{Destination, DestinationErrorKind, StoredRow};
+use inlet_engine::{ColumnSpec, Destination, DestinationErrorKind, Row, SavedState, Segment, StoredRow, TableSpec};
 use inlet_postgres::PostgresDestination;
+use inlet_sdk::{ColumnType, State, Value};
 
 fn server() -> String {
     std::env::var("INLET_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
@@ -102,4 +103,81 @@ fn an_unreachable_server_is_named_without_its_password() {
     assert_eq!(error.kind(), DestinationErrorKind::Unavailable);
     let text = format!("{error} {error:?}");
     assert!(text.contains("postgres://ann:***@127.0.0.1:1/test") && !text.contains("s3cret"), "{text}");
+}
+
+/// Runs `sql` on the server through a connection of its own, as another client would.
+fn another_client(sql: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&server(), tokio_postgres::NoTls).await.expect("connects");
+        tokio::spawn(connection);
+        client.batch_execute(sql).await.expect("the statement runs");
+    });
+}
+
+fn item() -> TableSpec {
+    TableSpec {
+        name: "item".into(),
+        columns: vec![
+            ColumnSpec { name: "id".into(), ty: ColumnType::Long },
+            ColumnSpec { name: "name".into(), ty: ColumnType::String },
+            ColumnSpec { name: "updated".into(), ty: ColumnType::UtcDateTime },
+        ],
+        primary_key: vec![0],
+        version: Some(2),
+    }
+}
+
+fn upsert(destination: &mut PostgresDestination, rows: &[(i64, &str)]) {
+    let updated = Value::Timestamp("2026-11-30T00:00:00Z".parse().unwrap());
+    let rows = rows
+        .iter()
+        .map(|(id, name)| Row {
+            values: vec![Value::Int(*id), Value::String((*name).into()), updated.clone()],
+            deleted: false,
+        })
+        .collect();
+    destination.begin(jiff::Timestamp::now()).unwrap();
+    destination.write(&[item()], &[Segment::Upserts { table: 0, rows }]).unwrap();
+    destination.commit(&SavedState { connector: "test".into(), state: State::new() }).unwrap();
+}
+
+fn names(postgres: &Postgres) -> Vec<(String, String)> {
+    let rows = postgres.reader().rows("item").unwrap();
+    rows.iter().map(|r| (r.record.get("id").unwrap().to_string(), r.record.get("name").unwrap().to_string())).collect()
+}
+
+/// New keys are copied straight into the table when the session knows every key it holds; a
+/// key that another client wrote since then must be merged, not refused by the primary key.
+#[test]
+fn a_key_another_client_wrote_meanwhile_is_merged() {
+    let postgres = Postgres::new();
+    let mut destination = postgres.reader();
+    upsert(&mut destination, &[(1, "a"), (2, "b")]);
+    another_client(&format!(
+        "INSERT INTO \"{}\".item (id, name, updated, _inlet_synced) VALUES (3, 'by hand', '2026-01-01Z', now())",
+        postgres.schema
+    ));
+    upsert(&mut destination, &[(3, "c"), (4, "d")]);
+    drop(destination);
+    let expected = [("1", "\"a\""), ("2", "\"b\""), ("3", "\"c\""), ("4", "\"d\"")];
+    assert_eq!(names(&postgres), expected.map(|(i, n)| (i.to_owned(), n.to_owned())));
+}
+
+/// A table whose key was created with another type than the connector's takes rows through
+/// the merge, which converts them, as binary `COPY` can't.
+#[test]
+fn a_key_stored_with_another_type_is_updated_not_repeated() {
+    let postgres = Postgres::new();
+    another_client(&format!(
+        "CREATE SCHEMA \"{0}\"; CREATE TABLE \"{0}\".item (id text PRIMARY KEY, name text, updated timestamptz, \
+         _inlet_synced timestamptz NOT NULL, _inlet_deleted boolean NOT NULL DEFAULT false); \
+         INSERT INTO \"{0}\".item VALUES ('1', 'stored as text', NULL, now(), false)",
+        postgres.schema
+    ));
+    let mut destination = postgres.reader();
+    upsert(&mut destination, &[(1, "a"), (2, "b")]);
+    drop(destination);
+    let expected = [("\"1\"", "\"a\""), ("\"2\"", "\"b\"")];
+    assert_eq!(names(&postgres), expected.map(|(i, n)| (i.to_owned(), n.to_owned())));
 }

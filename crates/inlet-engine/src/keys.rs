@@ -1,0 +1,140 @@
+//! The keys a table holds, as 64-bit hashes: what lets a destination write rows whose key is
+//! certainly new straight into the table, instead of staging them and merging them.
+//!
+//! A hash absent from the set is a key absent from the table; a hash present is a key that is
+//! probably there (two keys share a hash about once in 2^64 / rows lookups), and such rows take
+//! the destination's exact merge. Each destination hashes keys as it stores them, with
+//! [`key_hasher`], and reads the set from the table again in every session: hashes are only
+//! compared within one process, so a fast hash with a fixed seed serves, and a collision only
+//! sends a row down the exact path.
+
+use std::hash::{BuildHasher, Hasher};
+
+/// The hasher of keys, the same on both sides of a comparison.
+pub fn key_hasher() -> impl Hasher {
+    foldhash::quality::FixedState::with_seed(0x1e7).build_hasher()
+}
+
+/// Whether reading every stored key of a table, to tell which staged rows are certainly new,
+/// is worth it: reading the keys costs about one merge of the staged rows against the table,
+/// so when the rows staged for the table in this session (`staged`) are few next to the rows
+/// it holds (`stored`), as when a sync changes a few rows of a big table, merging them is
+/// cheaper.
+pub fn worth_reading_keys(staged: usize, stored: u64) -> bool {
+    (staged as u64).saturating_mul(KEYS_READ_AT) >= stored
+}
+
+/// A table's keys are read once the session has staged one row for this many it holds.
+pub const KEYS_READ_AT: u64 = 100;
+
+/// A sorted set of hashes: 8 bytes per row, exact membership of hashes.
+#[derive(Debug, Default)]
+pub struct KeyHashes {
+    sorted: Vec<u64>,
+}
+
+impl KeyHashes {
+    /// The set of `hashes`, in any order.
+    pub fn from_unsorted(mut hashes: Vec<u64>) -> Self {
+        hashes.sort_unstable();
+        hashes.dedup();
+        hashes.shrink_to_fit();
+        KeyHashes { sorted: hashes }
+    }
+
+    /// Whether a key with hash `hash` may be in the table.
+    pub fn may_hold(&self, hash: u64) -> bool {
+        self.sorted.binary_search(&hash).is_ok()
+    }
+
+    /// For each row of a piece, by its key's hash (`None`: the key can't be hashed), whether
+    /// the row can be written straight into the table: its key is certainly not stored, and no
+    /// other row of the piece has it (those must be merged to keep the newest).
+    pub fn certainly_new(&self, hashes: &[Option<u64>]) -> Vec<bool> {
+        let mut repeated: Vec<u64> = hashes.iter().flatten().copied().collect();
+        repeated.sort_unstable();
+        repeated = repeated.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+        repeated.dedup();
+        hashes.iter().map(|h| h.is_some_and(|h| !self.may_hold(h) && repeated.binary_search(&h).is_err())).collect()
+    }
+
+    /// Adds `hashes` (any order, repeats allowed): one merge pass, from the back, in place.
+    pub fn insert_all(&mut self, mut hashes: Vec<u64>) {
+        hashes.sort_unstable();
+        hashes.dedup();
+        hashes.retain(|h| !self.may_hold(*h));
+        let old = self.sorted.len();
+        self.sorted.resize(old + hashes.len(), 0);
+        let (mut from, mut to) = (old, self.sorted.len());
+        while let Some(&newest) = hashes.last() {
+            to -= 1;
+            if from > 0 && self.sorted[from - 1] > newest {
+                from -= 1;
+                self.sorted[to] = self.sorted[from];
+            } else {
+                self.sorted[to] = newest;
+                hashes.pop();
+            }
+        }
+    }
+
+    /// How many hashes the set holds.
+    pub fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    /// Whether the set holds no hash.
+    pub fn is_empty(&self) -> bool {
+        self.sorted.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cheap deterministic stream of well-spread numbers.
+    fn spread(seed: u64, n: usize) -> Vec<u64> {
+        (0..n as u64).map(|i| (i + seed).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)).collect()
+    }
+
+    #[test]
+    fn holds_exactly_what_was_inserted_across_merges() {
+        let mut set = KeyHashes::from_unsorted(spread(0, 1_000));
+        for round in 1..20 {
+            set.insert_all(spread(round * 500, 1_000));
+        }
+        let inserted: std::collections::BTreeSet<u64> = (0..20).flat_map(|r| spread(r * 500, 1_000)).collect();
+        assert_eq!(set.len(), inserted.len());
+        assert!(set.sorted.windows(2).all(|w| w[0] < w[1]), "stays sorted without repeats");
+        assert!(inserted.iter().all(|h| set.may_hold(*h)));
+        assert!(spread(1_000_000, 1_000).iter().all(|h| !set.may_hold(*h)));
+    }
+
+    #[test]
+    fn merges_at_both_ends_and_ignores_repeats() {
+        let mut set = KeyHashes::from_unsorted(vec![50, 10, 30, 30]);
+        set.insert_all(vec![60, 0, 30, 20, 60]);
+        assert_eq!(set.sorted, vec![0, 10, 20, 30, 50, 60]);
+        set.insert_all(Vec::new());
+        assert_eq!(set.len(), 6);
+        let mut empty = KeyHashes::default();
+        assert!(empty.is_empty());
+        empty.insert_all(vec![3, 1, 2]);
+        assert_eq!(empty.sorted, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn only_unstored_keys_that_a_piece_holds_once_are_certainly_new() {
+        let held = KeyHashes::from_unsorted(vec![10, 20]);
+        let piece = [Some(10), Some(30), Some(40), Some(30), None, Some(50)];
+        assert_eq!(held.certainly_new(&piece), [false, false, true, false, false, true]);
+    }
+
+    #[test]
+    fn keys_are_read_when_the_session_stages_enough_next_to_the_table() {
+        assert!(worth_reading_keys(0, 0), "an empty table: every key is new");
+        assert!(worth_reading_keys(25_000, 1_000_000));
+        assert!(!worth_reading_keys(10, 1_000_000), "a few changes to a big table are merged");
+    }
+}
