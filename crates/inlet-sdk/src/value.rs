@@ -213,7 +213,8 @@ impl IntoIterator for Record {
 }
 
 thread_local! {
-    static NAMES: RefCell<HashMap<Box<str>, ColumnName>> = RefCell::new(HashMap::new());
+    /// Names are looked up for every field of every record parsed: with a fast hash, not SipHash.
+    static NAMES: RefCell<HashMap<Box<str>, ColumnName, foldhash::fast::RandomState>> = RefCell::default();
 }
 
 /// The shared copy of a column name: records of one table share their names' memory.
