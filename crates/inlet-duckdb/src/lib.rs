@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use duckdb::types::{TimeUnit, Value as Db};
 use duckdb::{Connection, params_from_iter};
-use inlet_engine::keys::{KeyHashes, worth_reading_keys};
+use inlet_engine::keys::{KeyHashes, rows_where, worth_reading_keys};
 use inlet_engine::sql::{UpsertClauses, key_list, key_matches, quote};
 use inlet_engine::{
     ColumnSpec, Destination, DestinationError, DestinationErrorKind, SavedState, Segment, StoredRow, TableSpec,
@@ -473,17 +473,19 @@ impl DuckDbDestination {
             None => vec![false; rows.len()],
             Some(held) => held.certainly_new(&hashes),
         };
-        let pick = |take: bool| {
-            rows.iter().zip(&direct).filter(move |(_, d)| **d == take).map(|(r, _)| (r.values.as_slice(), r.deleted))
-        };
         let new_rows = direct.iter().filter(|d| **d).count();
         if new_rows > 0 {
             let names = [columns::SYNCED, columns::DELETED];
             let trailer = Trailer::Target { synced: synced.as_microsecond() };
-            self.append(Place::Target(&spec.name), spec.columns.iter().collect(), (trailer, names), pick(true))?;
+            self.append(
+                Place::Target(&spec.name),
+                spec.columns.iter().collect(),
+                (trailer, names),
+                rows_where(rows, &direct, true),
+            )?;
         }
         if new_rows < rows.len() {
-            self.merge_staged(spec, pick(false), synced)?;
+            self.merge_staged(spec, rows_where(rows, &direct, false), synced)?;
         }
         if let Some(held) = self.held.get_mut(&spec.name) {
             held.insert_all(hashes.into_iter().flatten().collect());

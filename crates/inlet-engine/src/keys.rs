@@ -10,6 +10,10 @@
 
 use std::hash::{BuildHasher, Hasher};
 
+use inlet_sdk::Value;
+
+use crate::destination::Row;
+
 /// The hasher of keys, the same on both sides of a comparison.
 pub fn key_hasher() -> impl Hasher {
     foldhash::quality::FixedState::with_seed(0x1e7).build_hasher()
@@ -89,6 +93,13 @@ impl KeyHashes {
     }
 }
 
+/// The values and deleted flags of the `rows` whose flag in `new` (from
+/// [`KeyHashes::certainly_new`]) is `take`: the rows to write straight into the table, or those
+/// to merge.
+pub fn rows_where<'a>(rows: &'a [Row], new: &'a [bool], take: bool) -> impl Iterator<Item = (&'a [Value], bool)> {
+    rows.iter().zip(new).filter(move |(_, n)| **n == take).map(|(r, _)| (r.values.as_slice(), r.deleted))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,7 +139,12 @@ mod tests {
     fn only_unstored_keys_that_a_piece_holds_once_are_certainly_new() {
         let held = KeyHashes::from_unsorted(vec![10, 20]);
         let piece = [Some(10), Some(30), Some(40), Some(30), None, Some(50)];
-        assert_eq!(held.certainly_new(&piece), [false, false, true, false, false, true]);
+        let new = held.certainly_new(&piece);
+        assert_eq!(new, [false, false, true, false, false, true]);
+        let rows: Vec<Row> = (0..6).map(|i| Row { values: vec![Value::Int(i)], deleted: i == 5 }).collect();
+        let direct: Vec<(&[Value], bool)> = rows_where(&rows, &new, true).collect();
+        assert_eq!(direct, [(&[Value::Int(2)][..], false), (&[Value::Int(5)][..], true)]);
+        assert_eq!(rows_where(&rows, &new, false).count(), 4, "the others are merged");
     }
 
     #[test]

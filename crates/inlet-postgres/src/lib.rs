@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, TryStreamExt, pin_mut};
-use inlet_engine::keys::{KEYS_READ_AT, KeyHashes, worth_reading_keys};
+use inlet_engine::keys::{KEYS_READ_AT, KeyHashes, rows_where, worth_reading_keys};
 use inlet_engine::sql::{UpsertClauses, key_list, key_matches, quote};
 use inlet_engine::{
     ColumnSpec, Destination, DestinationError, DestinationErrorKind, Patch, Row, SavedState, Segment, StoredRow,
@@ -400,11 +400,11 @@ impl PostgresDestination {
             None => vec![false; rows.len()],
             Some(held) => held.certainly_new(&hashes),
         };
-        if direct.contains(&true) && !self.copy_new(spec, chosen(rows, &direct, true), synced)? {
+        if direct.contains(&true) && !self.copy_new(spec, rows_where(rows, &direct, true), synced)? {
             direct.fill(false);
         }
         if direct.contains(&false) {
-            self.merge(spec, chosen(rows, &direct, false), synced)?;
+            self.merge(spec, rows_where(rows, &direct, false), synced)?;
         }
         if let Some(held) = self.held.get_mut(&spec.name) {
             held.insert_all(hashes.into_iter().flatten().collect());
@@ -677,11 +677,6 @@ impl PostgresDestination {
         self.upserted.clear();
         self.execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote(&self.schema)), "cannot drop the schema")
     }
-}
-
-/// The values and deleted flags of the `rows` whose flag in `direct` is `take`.
-fn chosen<'a>(rows: &'a [Row], direct: &'a [bool], take: bool) -> impl Iterator<Item = (&'a [Value], bool)> {
-    rows.iter().zip(direct).filter(move |(_, d)| **d == take).map(|(r, _)| (r.values.as_slice(), r.deleted))
 }
 
 /// Why a `COPY` failed.
