@@ -34,6 +34,10 @@ pub struct PostgresBench {
     /// Rows per transaction of the baseline (inlet commits up to 100,000 rows at once).
     #[arg(long, default_value_t = 100_000)]
     transaction_rows: u32,
+    /// Runs of every method, alternating: the table shows each method's median time (a shared
+    /// machine's timings move by 10 to 50% from one run to the next).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    runs: u32,
     /// The PostgreSQL server; the benchmark writes to schemas `inlet_bench` and
     /// `inlet_bench_insert` and drops them.
     #[arg(long, value_name = "URL", env = "INLET_BENCH_POSTGRES", default_value = DEFAULT_POSTGRES)]
@@ -58,17 +62,79 @@ pub async fn run(args: PostgresBench) -> Result<Exit, Failure> {
         )
     })?;
     tokio::spawn(connection);
+    let mut rounds = Vec::new();
+    for run in 1..=args.runs {
+        if args.runs > 1 {
+            eprintln!("run {run} of {}", args.runs);
+        }
+        rounds.push(round(&client, &args).await?);
+    }
+    // Each method's run of median time; the ratios are taken within each run, whose methods
+    // met the same state of the machine.
+    let median = |method: fn(&Round) -> Duration| {
+        let mut times: Vec<Duration> = rounds.iter().map(method).collect();
+        times.sort();
+        times[times.len() / 2]
+    };
+    let rate = |took: Duration| group((f64::from(args.users) / took.as_secs_f64()) as u64);
+    let line = |method: String, took: Duration| {
+        println!("  {method:<60} {:>10} {:>9.2}", rate(took), took.as_secs_f64());
+    };
+    let rows = args.insert_rows;
+    println!("{:<62} {:>10} {:>9}", "method", "rows/s", "seconds");
+    println!("into a table with its primary key, each row the newest version of its key:");
+    line("inlet: binary COPY, new keys straight into the table".into(), median(|r| r.copy));
+    line(format!("INSERT … ON CONFLICT, {rows} rows a statement, values as text"), median(|r| r.upsert_text));
+    line(format!("INSERT … ON CONFLICT, {rows} rows a prepared statement"), median(|r| r.upsert_prepared));
+    println!("transfer only, into a table without key or merge:");
+    line("binary COPY, inlet's encoder".into(), median(|r| r.copy_transfer));
+    line(format!("INSERT, {rows} rows a statement, values as text"), median(|r| r.insert_text));
+    line(format!("INSERT, {rows} rows a prepared statement"), median(|r| r.insert_prepared));
+    let ratios = |insert: fn(&Round) -> Duration, copy: fn(&Round) -> Duration| {
+        let each: Vec<String> =
+            rounds.iter().map(|r| format!("{:>5.1}x", insert(r).as_secs_f64() / copy(r).as_secs_f64())).collect();
+        each.join(" ")
+    };
+    println!("\nCOPY faster than INSERT, run by run:");
+    println!("  into the keyed table, against values as text    {}", ratios(|r| r.upsert_text, |r| r.copy));
+    println!("  into the keyed table, against prepared          {}", ratios(|r| r.upsert_prepared, |r| r.copy));
+    println!("  transfer only, against values as text           {}", ratios(|r| r.insert_text, |r| r.copy_transfer));
+    println!(
+        "  transfer only, against prepared                 {}",
+        ratios(|r| r.insert_prepared, |r| r.copy_transfer)
+    );
+    println!(
+        "Seconds: each method's run of median time of {}; every table held the {} users.",
+        args.runs,
+        group(args.users.into())
+    );
+    Ok(Exit::Success)
+}
+
+/// The times of one run of every method.
+struct Round {
+    copy: Duration,
+    upsert_text: Duration,
+    upsert_prepared: Duration,
+    copy_transfer: Duration,
+    insert_text: Duration,
+    insert_prepared: Duration,
+}
+
+/// Runs every method once, on fresh schemas, and checks that each table holds every user.
+async fn round(client: &Client, args: &PostgresBench) -> Result<Round, Failure> {
     let drop_schemas =
         format!("DROP SCHEMA IF EXISTS {BENCH_SCHEMA} CASCADE; DROP SCHEMA IF EXISTS {INSERT_SCHEMA} CASCADE");
     client.batch_execute(&drop_schemas).await.map_err(sql_failure)?;
     client.batch_execute(&format!("CREATE SCHEMA {INSERT_SCHEMA}")).await.map_err(sql_failure)?;
-
-    let copy = copy_load(&args).await?;
-    let upsert_prepared = insert_load(&client, &args, Statements::Prepared).await?;
-    let upsert_text = insert_load(&client, &args, Statements::Text).await?;
-    let copy_transfer = copy_transfer(&client, &args).await?;
-    let insert_prepared = insert_transfer(&client, &args, Statements::Prepared).await?;
-    let insert_text = insert_transfer(&client, &args, Statements::Text).await?;
+    let times = Round {
+        copy: copy_load(args).await?,
+        upsert_prepared: insert_load(client, args, Statements::Prepared).await?,
+        upsert_text: insert_load(client, args, Statements::Text).await?,
+        copy_transfer: copy_transfer(client, args).await?,
+        insert_prepared: insert_transfer(client, args, Statements::Prepared).await?,
+        insert_text: insert_transfer(client, args, Statements::Text).await?,
+    };
     let baselines = ["upserted_text", "upserted_prepared", "copied", "text", "prepared"];
     for table in
         std::iter::once(format!("{BENCH_SCHEMA}.\"user\"")).chain(baselines.map(|t| format!("{INSERT_SCHEMA}.{t}")))
@@ -80,33 +146,7 @@ pub async fn run(args: PostgresBench) -> Result<Exit, Failure> {
         }
     }
     client.batch_execute(&drop_schemas).await.map_err(sql_failure)?;
-
-    let rate = |took: Duration| group((f64::from(args.users) / took.as_secs_f64()) as u64);
-    let line = |method: String, took: Duration| {
-        println!("  {method:<60} {:>10} {:>9.2}", rate(took), took.as_secs_f64());
-    };
-    let rows = args.insert_rows;
-    println!("{:<62} {:>10} {:>9}", "method", "rows/s", "seconds");
-    println!("into a table with its primary key, each row the newest version of its key:");
-    line("inlet: binary COPY, new keys straight into the table".into(), copy);
-    line(format!("INSERT … ON CONFLICT, {rows} rows a statement, values as text"), upsert_text);
-    line(format!("INSERT … ON CONFLICT, {rows} rows a prepared statement"), upsert_prepared);
-    println!("transfer only, into a table without key or merge:");
-    line("binary COPY, inlet's encoder".into(), copy_transfer);
-    line(format!("INSERT, {rows} rows a statement, values as text"), insert_text);
-    line(format!("INSERT, {rows} rows a prepared statement"), insert_prepared);
-    let ratio = |insert: Duration, copy: Duration| insert.as_secs_f64() / copy.as_secs_f64();
-    println!(
-        "\nCOPY against INSERT with values as text: {:.1}x faster into the keyed table, {:.1}x in transfer only.\n\
-         COPY against prepared INSERT (binary parameters): {:.1}x and {:.1}x.\n\
-         Every table holds the {} users.",
-        ratio(upsert_text, copy),
-        ratio(insert_text, copy_transfer),
-        ratio(upsert_prepared, copy),
-        ratio(insert_prepared, copy_transfer),
-        group(args.users.into())
-    );
-    Ok(Exit::Success)
+    Ok(times)
 }
 
 /// How the baseline sends its rows.
