@@ -104,6 +104,10 @@ const MEMORY_LIMIT: &str = "64MB";
 /// as long.
 const CHECKPOINT_THRESHOLD: &str = "12MB";
 
+/// A table's stored keys are read once this session has staged one row for every this many it
+/// holds: reading them costs about one join of the staged rows against the table.
+const KEYS_READ_AT: u64 = 100;
+
 /// The key of the table's comment (a JSON object) that lists its primary-key columns.
 const KEY_COMMENT: &str = "primary_key";
 
@@ -431,7 +435,7 @@ impl DuckDbDestination {
                 .connection
                 .query_row(&sql, [], |r| r.get(0))
                 .map_err(write_error("cannot count the rows of a table"))?;
-            if !worth_reading_keys(staged, stored.unsigned_abs()) {
+            if !worth_reading_keys(staged, stored.unsigned_abs(), KEYS_READ_AT) {
                 return Ok(None);
             }
             let target = self.target(&spec.name);

@@ -20,16 +20,13 @@ pub fn key_hasher() -> impl Hasher {
 }
 
 /// Whether reading every stored key of a table, to tell which staged rows are certainly new,
-/// is worth it: reading the keys costs about one merge of the staged rows against the table,
-/// so when the rows staged for the table in this session (`staged`) are few next to the rows
-/// it holds (`stored`), as when a sync changes a few rows of a big table, merging them is
-/// cheaper.
-pub fn worth_reading_keys(staged: usize, stored: u64) -> bool {
-    (staged as u64).saturating_mul(KEYS_READ_AT) >= stored
+/// is worth it: when the rows staged for the table in this session (`staged`) are at least one
+/// for every `stored_per_staged` rows it holds (`stored`). Below that, as when a sync changes
+/// a few rows of a big table, merging them costs less than reading every key; what the keys
+/// cost next to a merge is the destination's own figure.
+pub fn worth_reading_keys(staged: usize, stored: u64, stored_per_staged: u64) -> bool {
+    (staged as u64).saturating_mul(stored_per_staged) >= stored
 }
-
-/// A table's keys are read once the session has staged one row for this many it holds.
-pub const KEYS_READ_AT: u64 = 100;
 
 /// A sorted set of hashes: 8 bytes per row, exact membership of hashes.
 #[derive(Debug, Default)]
@@ -149,8 +146,9 @@ mod tests {
 
     #[test]
     fn keys_are_read_when_the_session_stages_enough_next_to_the_table() {
-        assert!(worth_reading_keys(0, 0), "an empty table: every key is new");
-        assert!(worth_reading_keys(25_000, 1_000_000));
-        assert!(!worth_reading_keys(10, 1_000_000), "a few changes to a big table are merged");
+        assert!(worth_reading_keys(0, 0, 100), "an empty table: every key is new");
+        assert!(worth_reading_keys(25_000, 1_000_000, 100));
+        assert!(!worth_reading_keys(25_000, 1_000_000, 4));
+        assert!(!worth_reading_keys(10, 1_000_000, 100), "a few changes to a big table are merged");
     }
 }
