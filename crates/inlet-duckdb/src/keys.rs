@@ -8,29 +8,16 @@
 //! the column's type: a staged key from the engine's [`Value`], a stored one from the Arrow
 //! array DuckDB reads it into.
 
-use std::hash::{Hash, Hasher};
-
 use duckdb::arrow::array::{Array, ArrayRef, AsArray};
 use duckdb::arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
 };
 use inlet_engine::TableSpec;
-use inlet_engine::keys::key_hasher;
+use inlet_engine::keys::{KeyScalar as Scalar, key_hash};
 use inlet_sdk::{ColumnType, Value};
 
 use crate::batch::{epoch_days, epoch_micros, mantissa_at};
-
-/// One key value as DuckDB stores it for its column's type, which both sides can produce.
-#[derive(Hash)]
-enum Scalar<'a> {
-    /// Integers, booleans, days and microseconds.
-    Whole(i64),
-    /// A decimal's digits at its column's scale.
-    Wide(i128),
-    /// Text and bytes.
-    Bytes(&'a [u8]),
-}
 
 /// Whether rows of `spec` can be hashed here: every key column has a type that DuckDB stores
 /// exactly as the engine hands it over. Floats (where `-0.0 = 0.0`) and JSON (which DuckDB
@@ -45,22 +32,22 @@ pub(crate) fn hashable(spec: &TableSpec) -> bool {
 /// a key value is not of the variant its column's type converts to (the row then takes the
 /// exact path).
 pub(crate) fn row_hash(spec: &TableSpec, values: &[Value]) -> Option<u64> {
-    let mut hasher = key_hasher();
-    for &k in &spec.primary_key {
-        let scalar = match (spec.columns[k].ty, values.get(k)?) {
-            (ColumnType::Short | ColumnType::Int | ColumnType::Long, Value::Int(i)) => Scalar::Whole(*i),
-            (ColumnType::Boolean, Value::Bool(b)) => Scalar::Whole(i64::from(*b)),
-            (ColumnType::NaiveDate, Value::Date(d)) => Scalar::Whole(i64::from(epoch_days(*d))),
-            (ColumnType::NaiveDateTime, Value::DateTime(dt)) => Scalar::Whole(epoch_micros(*dt)),
-            (ColumnType::UtcDateTime, Value::Timestamp(t)) => Scalar::Whole(t.as_microsecond()),
-            (ColumnType::Decimal { scale, .. }, Value::Decimal(d)) => Scalar::Wide(mantissa_at(*d, scale.into())?),
-            (ColumnType::String | ColumnType::Xml, Value::String(s)) => Scalar::Bytes(s.as_bytes()),
-            (ColumnType::Binary, Value::Bytes(b)) => Scalar::Bytes(b),
-            _ => return None,
-        };
-        scalar.hash(&mut hasher);
-    }
-    Some(hasher.finish())
+    key_hash(spec.primary_key.iter().map(|&k| values.get(k).and_then(|v| scalar(spec.columns[k].ty, v))))
+}
+
+/// A value of a column of type `ty` as DuckDB stores it.
+fn scalar(ty: ColumnType, value: &Value) -> Option<Scalar<'_>> {
+    Some(match (ty, value) {
+        (ColumnType::Short | ColumnType::Int | ColumnType::Long, Value::Int(i)) => Scalar::Whole(*i),
+        (ColumnType::Boolean, Value::Bool(b)) => Scalar::Whole(i64::from(*b)),
+        (ColumnType::NaiveDate, Value::Date(d)) => Scalar::Whole(i64::from(epoch_days(*d))),
+        (ColumnType::NaiveDateTime, Value::DateTime(dt)) => Scalar::Whole(epoch_micros(*dt)),
+        (ColumnType::UtcDateTime, Value::Timestamp(t)) => Scalar::Whole(t.as_microsecond()),
+        (ColumnType::Decimal { scale, .. }, Value::Decimal(d)) => Scalar::Wide(mantissa_at(*d, scale.into())?),
+        (ColumnType::String | ColumnType::Xml, Value::String(s)) => Scalar::Bytes(s.as_bytes()),
+        (ColumnType::Binary, Value::Bytes(b)) => Scalar::Bytes(b),
+        _ => return None,
+    })
 }
 
 /// Appends to `out` the hashes of the stored keys in `columns` (the key columns of a batch
@@ -69,15 +56,8 @@ pub(crate) fn row_hash(spec: &TableSpec, values: &[Value]) -> Option<u64> {
 pub(crate) fn stored_hashes(columns: &[ArrayRef], out: &mut Vec<u64>) -> Result<(), String> {
     let readers = columns.iter().map(|c| reader(c.as_ref())).collect::<Result<Vec<_>, _>>()?;
     let rows = columns.first().map_or(0, |c| c.len());
-    'rows: for row in 0..rows {
-        let mut hasher = key_hasher();
-        for read in &readers {
-            match read(row) {
-                Some(scalar) => scalar.hash(&mut hasher),
-                None => continue 'rows,
-            }
-        }
-        out.push(hasher.finish());
+    for row in 0..rows {
+        out.extend(key_hash(readers.iter().map(|read| read(row))));
     }
     Ok(())
 }

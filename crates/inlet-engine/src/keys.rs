@@ -3,20 +3,38 @@
 //!
 //! A hash absent from the set is a key absent from the table; a hash present is a key that is
 //! probably there (two keys share a hash about once in 2^64 / rows lookups), and such rows take
-//! the destination's exact merge. Each destination hashes keys as it stores them, with
-//! [`key_hasher`], and reads the set from the table again in every session: hashes are only
+//! the destination's exact merge. Each destination turns a key into [`KeyScalar`]s as it
+//! stores them, on both sides, and [`key_hash`] hashes them; the set is read from the table
+//! again in every session: hashes are only
 //! compared within one process, so a fast hash with a fixed seed serves, and a collision only
 //! sends a row down the exact path.
 
-use std::hash::{BuildHasher, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use inlet_sdk::Value;
 
 use crate::destination::Row;
 
-/// The hasher of keys, the same on both sides of a comparison.
-pub fn key_hasher() -> impl Hasher {
-    foldhash::quality::FixedState::with_seed(0x1e7).build_hasher()
+/// One value of a key as a destination stores it.
+#[derive(Clone, Copy, Debug, Hash)]
+pub enum KeyScalar<'a> {
+    /// Integers, booleans, days, microseconds.
+    Whole(i64),
+    /// A decimal's digits at its column's scale.
+    Wide(i128),
+    /// Text and bytes.
+    Bytes(&'a [u8]),
+}
+
+/// The hash of a key, given as its values in key order; `None` as soon as one is `None` (a
+/// value the destination can't compare exactly, or a stored `NULL`), for the row then takes
+/// the exact path or, stored, can't equal a staged key.
+pub fn key_hash<'a>(key: impl IntoIterator<Item = Option<KeyScalar<'a>>>) -> Option<u64> {
+    let mut hasher = foldhash::quality::FixedState::with_seed(0x1e7).build_hasher();
+    for scalar in key {
+        scalar?.hash(&mut hasher);
+    }
+    Some(hasher.finish())
 }
 
 /// Whether reading every stored key of a table, to tell which staged rows are certainly new,
@@ -80,13 +98,9 @@ impl KeyHashes {
     }
 
     /// How many hashes the set holds.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.sorted.len()
-    }
-
-    /// Whether the set holds no hash.
-    pub fn is_empty(&self) -> bool {
-        self.sorted.is_empty()
     }
 }
 
@@ -127,7 +141,7 @@ mod tests {
         set.insert_all(Vec::new());
         assert_eq!(set.len(), 6);
         let mut empty = KeyHashes::default();
-        assert!(empty.is_empty());
+        assert_eq!(empty.len(), 0);
         empty.insert_all(vec![3, 1, 2]);
         assert_eq!(empty.sorted, vec![1, 2, 3]);
     }
@@ -142,6 +156,15 @@ mod tests {
         let direct: Vec<(&[Value], bool)> = rows_where(&rows, &new, true).collect();
         assert_eq!(direct, [(&[Value::Int(2)][..], false), (&[Value::Int(5)][..], true)]);
         assert_eq!(rows_where(&rows, &new, false).count(), 4, "the others are merged");
+    }
+
+    #[test]
+    fn a_key_hashes_by_its_values_in_order_and_not_at_all_with_one_missing() {
+        let ann = [Some(KeyScalar::Whole(7)), Some(KeyScalar::Bytes(b"Ann"))];
+        assert_eq!(key_hash(ann), key_hash([Some(KeyScalar::Whole(7)), Some(KeyScalar::Bytes(b"Ann"))]));
+        assert_ne!(key_hash(ann), key_hash([Some(KeyScalar::Bytes(b"Ann")), Some(KeyScalar::Whole(7))]));
+        assert_ne!(key_hash([Some(KeyScalar::Whole(7))]), key_hash([Some(KeyScalar::Wide(7))]));
+        assert_eq!(key_hash([Some(KeyScalar::Whole(7)), None]), None);
     }
 
     #[test]

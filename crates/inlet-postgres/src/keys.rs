@@ -9,18 +9,9 @@
 //! that is stored after all (written by another client since the keys were read) is caught by
 //! the table's primary key, and its rows merged.
 
-use std::hash::{Hash, Hasher};
-
 use inlet_engine::TableSpec;
-use inlet_engine::keys::key_hasher;
+use inlet_engine::keys::{KeyScalar as Scalar, key_hash};
 use inlet_sdk::{ColumnType, Value};
-
-/// One key value, as both sides produce it.
-#[derive(Hash)]
-enum Scalar<'a> {
-    Whole(i64),
-    Bytes(&'a [u8]),
-}
 
 /// Whether keys of `spec` can be hashed here (see the module's documentation).
 pub(crate) fn hashable(spec: &TableSpec) -> bool {
@@ -41,40 +32,39 @@ pub(crate) fn hashable(spec: &TableSpec) -> bool {
 /// The hash of the key of a row of `spec` (values in the order of its columns), or `None` when
 /// a key value is not of the variant its column's type converts to.
 pub(crate) fn row_hash(spec: &TableSpec, values: &[Value]) -> Option<u64> {
-    let mut hasher = key_hasher();
-    for &k in &spec.primary_key {
-        let scalar = match (spec.columns[k].ty, values.get(k)?) {
+    key_hash(spec.primary_key.iter().map(|&k| {
+        Some(match (spec.columns[k].ty, values.get(k)?) {
             (ColumnType::Short | ColumnType::Int | ColumnType::Long, Value::Int(i)) => Scalar::Whole(*i),
             (ColumnType::Boolean, Value::Bool(b)) => Scalar::Whole(i64::from(*b)),
             (ColumnType::String | ColumnType::Xml, Value::String(s)) => Scalar::Bytes(s.as_bytes()),
             (ColumnType::Binary, Value::Bytes(b)) => Scalar::Bytes(b),
             _ => return None,
-        };
-        scalar.hash(&mut hasher);
-    }
-    Some(hasher.finish())
+        })
+    }))
 }
 
 /// The hash of a stored key: the key columns of `spec`, in order, are the columns of `row`,
 /// read with the types [`hashable`] admits. `None` for a key with a `NULL`, which can't equal a
 /// staged key.
 pub(crate) fn stored_hash(spec: &TableSpec, row: &tokio_postgres::Row) -> Result<Option<u64>, tokio_postgres::Error> {
-    let mut hasher = key_hasher();
-    for (i, &k) in spec.primary_key.iter().enumerate() {
-        let scalar = match spec.columns[k].ty {
+    let read = |i: usize, ty: ColumnType| -> Result<Option<Scalar<'_>>, tokio_postgres::Error> {
+        Ok(match ty {
             ColumnType::Short => row.try_get::<_, Option<i16>>(i)?.map(|v| Scalar::Whole(v.into())),
             ColumnType::Int => row.try_get::<_, Option<i32>>(i)?.map(|v| Scalar::Whole(v.into())),
             ColumnType::Long => row.try_get::<_, Option<i64>>(i)?.map(Scalar::Whole),
             ColumnType::Boolean => row.try_get::<_, Option<bool>>(i)?.map(|b| Scalar::Whole(b.into())),
             ColumnType::Binary => row.try_get::<_, Option<&[u8]>>(i)?.map(Scalar::Bytes),
             _ => row.try_get::<_, Option<&str>>(i)?.map(|s| Scalar::Bytes(s.as_bytes())),
-        };
-        match scalar {
-            Some(scalar) => scalar.hash(&mut hasher),
-            None => return Ok(None),
-        }
-    }
-    Ok(Some(hasher.finish()))
+        })
+    };
+    let mut failed = None;
+    let hash = key_hash(spec.primary_key.iter().enumerate().map(|(i, &k)| {
+        read(i, spec.columns[k].ty).unwrap_or_else(|e| {
+            failed = Some(e);
+            None
+        })
+    }));
+    failed.map_or(Ok(hash), Err)
 }
 
 #[cfg(test)]
