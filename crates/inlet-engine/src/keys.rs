@@ -4,10 +4,9 @@
 //! A hash absent from the set is a key absent from the table; a hash present is a key that is
 //! probably there (two keys share a hash about once in 2^64 / rows lookups), and such rows take
 //! the destination's exact merge. Each destination turns a key into [`KeyScalar`]s as it
-//! stores them, on both sides, and [`key_hash`] hashes them; the set is read from the table
-//! again in every session: hashes are only
-//! compared within one process, so a fast hash with a fixed seed serves, and a collision only
-//! sends a row down the exact path.
+//! stores them, on both sides, and [`key_hash`] hashes them. The set is read from the table
+//! again in every session: hashes are only compared within one process, so a fast hash with a
+//! fixed seed serves, and a collision only sends a row down the exact path.
 
 use std::hash::{BuildHasher, Hash, Hasher};
 
