@@ -61,7 +61,8 @@ impl KeyHashes {
     }
 
     /// Whether a key with hash `hash` may be in the table.
-    pub fn may_hold(&self, hash: u64) -> bool {
+    #[cfg(test)]
+    fn may_hold(&self, hash: u64) -> bool {
         self.sorted.binary_search(&hash).is_ok()
     }
 
@@ -69,18 +70,28 @@ impl KeyHashes {
     /// the row can be written straight into the table: its key is certainly not stored, and no
     /// other row of the piece has it (those must be merged to keep the newest).
     pub fn certainly_new(&self, hashes: &[Option<u64>]) -> Vec<bool> {
-        let mut repeated: Vec<u64> = hashes.iter().flatten().copied().collect();
-        repeated.sort_unstable();
-        repeated = repeated.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
-        repeated.dedup();
-        hashes.iter().map(|h| h.is_some_and(|h| !self.may_hold(h) && repeated.binary_search(&h).is_err())).collect()
+        // The piece's hashes in order, looked up in one forward sweep of the set.
+        let mut order: Vec<(u64, usize)> = hashes.iter().enumerate().filter_map(|(i, h)| Some(((*h)?, i))).collect();
+        order.sort_unstable();
+        let mut new = vec![false; hashes.len()];
+        let mut at = 0;
+        for (j, &(hash, row)) in order.iter().enumerate() {
+            let repeated = (j > 0 && order[j - 1].0 == hash) || order.get(j + 1).is_some_and(|next| next.0 == hash);
+            at = seek(&self.sorted, at, hash);
+            new[row] = !repeated && self.sorted.get(at) != Some(&hash);
+        }
+        new
     }
 
     /// Adds `hashes` (any order, repeats allowed): one merge pass, from the back, in place.
     pub fn insert_all(&mut self, mut hashes: Vec<u64>) {
         hashes.sort_unstable();
         hashes.dedup();
-        hashes.retain(|h| !self.may_hold(*h));
+        let mut at = 0;
+        hashes.retain(|&hash| {
+            at = seek(&self.sorted, at, hash);
+            self.sorted.get(at) != Some(&hash)
+        });
         let old = self.sorted.len();
         self.sorted.resize(old + hashes.len(), 0);
         let (mut from, mut to) = (old, self.sorted.len());
@@ -101,6 +112,20 @@ impl KeyHashes {
     fn len(&self) -> usize {
         self.sorted.len()
     }
+}
+
+/// The position of the first of `sorted` not below `hash`, searched from `from` (at or before
+/// it) by doubling steps: a piece's hashes, looked up in order, each cost a few probes near
+/// the last one instead of a search of the whole set, most of which would miss the cache.
+fn seek(sorted: &[u64], from: usize, hash: u64) -> usize {
+    let mut step = 1;
+    let mut below = from;
+    while below + step < sorted.len() && sorted[below + step] < hash {
+        below += step;
+        step *= 2;
+    }
+    let end = (below + step + 1).min(sorted.len());
+    below + sorted[below..end].partition_point(|&s| s < hash)
 }
 
 /// The values and deleted flags of the `rows` whose flag in `new` (from
@@ -155,6 +180,33 @@ mod tests {
         let direct: Vec<(&[Value], bool)> = rows_where(&rows, &new, true).collect();
         assert_eq!(direct, [(&[Value::Int(2)][..], false), (&[Value::Int(5)][..], true)]);
         assert_eq!(rows_where(&rows, &new, false).count(), 4, "the others are merged");
+    }
+
+    #[test]
+    fn lookups_in_one_sweep_agree_with_searching_the_whole_set() {
+        let held = KeyHashes::from_unsorted(spread(0, 50_000));
+        for seek_from in [0, 1, 7, 49_999, 50_000] {
+            for hash in [0, 1, held.sorted[0], held.sorted[17], held.sorted[49_999], u64::MAX] {
+                let from = seek_from.min(held.sorted.partition_point(|&s| s < hash));
+                assert_eq!(seek(&held.sorted, from, hash), held.sorted.partition_point(|&s| s < hash));
+            }
+        }
+        // A piece of stored and new keys, some repeated, some unhashable, in no order.
+        let mut piece: Vec<Option<u64>> = spread(40_000, 20_000).into_iter().map(Some).collect();
+        piece.extend(spread(90_000, 50).into_iter().map(Some));
+        piece.extend([None, piece[3], piece[15_000], None]);
+        piece.reverse();
+        let new = held.certainly_new(&piece);
+        let mut times = std::collections::HashMap::new();
+        for hash in piece.iter().flatten() {
+            *times.entry(*hash).or_insert(0) += 1;
+        }
+        for (i, hash) in piece.iter().enumerate() {
+            let expected = hash.is_some_and(|h| times[&h] == 1 && !held.may_hold(h));
+            assert_eq!(new[i], expected, "row {i}");
+        }
+        // 10,000 of the 20,000 are stored; of the two repeated keys, one is new.
+        assert_eq!(new.iter().filter(|n| **n).count(), 10_000 + 50 - 1);
     }
 
     #[test]
