@@ -5,7 +5,8 @@
 //! thread holds a whole transaction; the last piece comes with the state, and the
 //! transaction is committed after it. Jobs are done one at a time, in the order they were
 //! handed over: the hand-over waits until the previous job is done. After a failure the committer takes nothing more, and the writer
-//! learns the error at its next hand-over, at its next batch, or when it finishes.
+//! learns the error at its next hand-over, at its next batch, or when it finishes. When the
+//! writer hangs up after its last commit, the committer finishes the destination's session.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
@@ -58,7 +59,8 @@ pub(crate) struct Committer {
     results: Receiver<Outcome>,
     /// Jobs handed over whose outcome is not yet received.
     in_flight: usize,
-    thread: Option<JoinHandle<()>>,
+    /// Ends with the destination's [`finish`](Destination::finish).
+    thread: Option<JoinHandle<Result<(), DestinationError>>>,
     report: CommitReport,
 }
 
@@ -113,16 +115,18 @@ impl Committer {
         Ok(())
     }
 
-    /// Waits for every job handed over; the thread then ends (a transaction still open is
-    /// abandoned with the destination).
+    /// Waits for every job handed over; the thread then finishes the destination's session
+    /// and ends (a transaction still open is abandoned with the destination). Fails with a
+    /// job's error first, then with the session's.
     pub(crate) fn finish(&mut self) -> Result<(), DestinationError> {
         self.jobs = None;
-        if let Some(thread) = self.thread.take()
-            && let Err(panic) = thread.join()
-        {
-            std::panic::resume_unwind(panic);
-        }
-        self.poll()
+        let session = match self.thread.take().map(JoinHandle::join) {
+            None => Ok(()),
+            Some(Ok(session)) => session,
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+        };
+        self.poll()?;
+        session
     }
 
     /// What was committed, once [`finish`](Committer::finish) has returned.
@@ -140,17 +144,29 @@ impl Committer {
     }
 }
 
-/// The commit thread: does each job until the writer hangs up or a job fails.
-fn serve(destination: &mut dyn Destination, observer: &dyn Observer, inbox: Receiver<Job>, outbox: Sender<Outcome>) {
+/// The commit thread: does each job until the writer hangs up or a job fails (whose error
+/// goes out with its outcome); once every job succeeded and no transaction is left open,
+/// finishes the destination's session.
+fn serve(
+    destination: &mut dyn Destination,
+    observer: &dyn Observer,
+    inbox: Receiver<Job>,
+    outbox: Sender<Outcome>,
+) -> Result<(), DestinationError> {
     let mut open = None;
     for job in inbox {
         let outcome = perform(destination, observer, &mut open, job);
         let failed = outcome.is_err();
         let _ = outbox.send(outcome);
         if failed {
-            break;
+            return Ok(());
         }
     }
+    if open.is_some() {
+        return Ok(());
+    }
+    failpoint::hit("session.before_finish");
+    destination.finish()
 }
 
 fn perform(destination: &mut dyn Destination, observer: &dyn Observer, open: &mut Option<Open>, job: Job) -> Outcome {

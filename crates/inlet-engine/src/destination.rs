@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// A sync streams each transaction into the warehouse: [`begin`](Destination::begin), then
 /// [`write`](Destination::write) as often as there are rows (the engine does not hold a whole
 /// transaction in memory), then [`commit`](Destination::commit) with the state that proves
-/// them. The contract:
+/// them; after the last commit of a sync, [`finish`](Destination::finish). The contract:
 /// - A transaction is atomic and durable: when `commit` returns `Ok`, every change written
 ///   since `begin` and the state are stored; when `write` or `commit` returns `Err`, or the
 ///   process dies, or the destination is dropped before `commit`, none of them are. After an
@@ -42,6 +42,15 @@ pub trait Destination: Send {
     /// Forgets the saved state (the data stays): the next sync starts from scratch. Not
     /// called while a transaction is open.
     fn clear_state(&mut self) -> Result<(), DestinationError>;
+
+    /// Ends a session whose commits all succeeded, with no transaction open: what the
+    /// destination put off across the session's transactions is done now, in a transaction
+    /// of its own (PostgreSQL gives a table it created its primary key). Data and state are
+    /// committed already; a session that ends without `finish` (a crash) must leave the next
+    /// session able to do the same work.
+    fn finish(&mut self) -> Result<(), DestinationError> {
+        Ok(())
+    }
 }
 
 /// A saved state and the connector that wrote it.

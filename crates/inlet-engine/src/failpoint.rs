@@ -10,9 +10,11 @@
 //! | `write.before_commit` | the transaction's data and state are written, not yet committed |
 //! | `commit.after` | a commit has returned; the writer may be building the next one |
 //! | `batch.mid` | half of a batch's changes are converted, the rest not |
+//! | `session.before_finish` | the sync's last commit is done, the destination's session not finished (PostgreSQL: tables it created still lack their key) |
 
 /// Names of the failpoints, for documentation and tests.
-pub const NAMES: [&str; 4] = ["write.after_rows", "write.before_commit", "commit.after", "batch.mid"];
+pub const NAMES: [&str; 5] =
+    ["write.after_rows", "write.before_commit", "commit.after", "batch.mid", "session.before_finish"];
 
 /// Aborts the process here if `INLET_FAILPOINT` names this point and its count is reached.
 #[cfg(feature = "failpoints")]

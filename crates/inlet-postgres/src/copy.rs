@@ -60,11 +60,8 @@ impl<'a> CopyRows<'a> {
     }
 
     /// An encoder for rows of `columns` into a table, each synced at `synced`.
-    pub fn synced_at(columns: &[&'a ColumnSpec], synced: jiff::Timestamp) -> Result<Self, String> {
-        let mut encoded = BytesMut::new();
-        to_sql(&synced, &Type::TIMESTAMPTZ, &mut encoded)?;
-        let micros = <[u8; 8]>::try_from(encoded.as_ref()).map_err(|_| "a timestamptz of another size".to_owned())?;
-        Ok(Self::with_trailer(columns, Trailer::SyncedAt(i64::from_be_bytes(micros))))
+    pub fn synced_at(columns: &[&'a ColumnSpec], synced: jiff::Timestamp) -> Self {
+        Self::with_trailer(columns, Trailer::SyncedAt(postgres_microseconds(synced)))
     }
 
     fn with_trailer(columns: &[&'a ColumnSpec], trailer: Trailer) -> Self {
@@ -125,7 +122,10 @@ fn encode(value: &Value, ty: ColumnType, wire: &Type, buf: &mut BytesMut) -> Res
             buf.put_slice(s.as_bytes());
             IsNull::No
         }
-        (ColumnType::UtcDateTime, Value::Timestamp(t)) => to_sql(t, wire, buf)?,
+        (ColumnType::UtcDateTime, Value::Timestamp(t)) => {
+            buf.put_i64(postgres_microseconds(*t));
+            IsNull::No
+        }
         (ColumnType::Long, Value::Int(i)) => to_sql(i, wire, buf)?,
         (ColumnType::Int, Value::Int(i)) => match i32::try_from(*i) {
             Ok(i) => to_sql(&i, wire, buf)?,
@@ -151,6 +151,21 @@ fn encode(value: &Value, ty: ColumnType, wire: &Type, buf: &mut BytesMut) -> Res
     };
     buf[at..at + 4].copy_from_slice(&length.to_be_bytes());
     Ok(true)
+}
+
+/// PostgreSQL's epoch, 2000-01-01 UTC, in microseconds from the Unix epoch.
+const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// A `timestamptz` as PostgreSQL stores it: microseconds from 2000, truncated toward 2000 as
+/// `postgres_types` encodes a timestamp, without its calendar arithmetic, which took a fifth
+/// of the encoding's time.
+fn postgres_microseconds(t: jiff::Timestamp) -> i64 {
+    if t.subsec_nanosecond() % 1000 == 0 {
+        t.as_microsecond() - POSTGRES_EPOCH_MICROS
+    } else {
+        // Every timestamp jiff holds (years -9999 to 9999) is within 2^59 µs of 2000.
+        ((t.as_nanosecond() - i128::from(POSTGRES_EPOCH_MICROS) * 1000) / 1000) as i64
+    }
 }
 
 fn to_sql(value: &(dyn ToSql + Sync), wire: &Type, buf: &mut BytesMut) -> Result<IsNull, String> {
@@ -194,7 +209,7 @@ mod tests {
     fn rows_into_a_table_carry_the_sync_time() {
         let id = spec("id", ColumnType::Long);
         let synced: jiff::Timestamp = "2000-01-01T00:00:01Z".parse().unwrap();
-        let mut rows = CopyRows::synced_at(&[&id], synced).unwrap();
+        let mut rows = CopyRows::synced_at(&[&id], synced);
         rows.push(&[Value::Int(7)], false).unwrap();
         rows.push(&[Value::Int(8)], true).unwrap();
         let bytes = rows.finish();
@@ -208,6 +223,26 @@ mod tests {
         }
         expected.extend([255, 255]);
         assert_eq!(bytes.as_ref(), expected.as_slice());
+    }
+
+    #[test]
+    fn timestamps_are_encoded_as_postgres_types_encodes_them() {
+        let some = [
+            "2000-01-01T00:00:00Z",
+            "1970-01-01T00:00:00Z",
+            "1969-12-31T23:59:59.999999Z",
+            "1999-12-31T23:59:59.9999995Z",
+            "2000-01-01T00:00:00.0000005Z",
+            "2026-11-30T12:34:56.789012345Z",
+        ];
+        let extremes = [jiff::Timestamp::MIN, jiff::Timestamp::MAX];
+        for t in some.iter().map(|at| at.parse::<jiff::Timestamp>().unwrap()).chain(extremes) {
+            let (mut ours, mut theirs) = (BytesMut::new(), BytesMut::new());
+            assert!(encode(&Value::Timestamp(t), ColumnType::UtcDateTime, &Type::TIMESTAMPTZ, &mut ours).unwrap());
+            theirs.put_i32(8);
+            t.to_sql(&Type::TIMESTAMPTZ, &mut theirs).unwrap();
+            assert_eq!(ours, theirs, "{t}");
+        }
     }
 
     #[test]

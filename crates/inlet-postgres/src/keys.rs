@@ -7,7 +7,8 @@
 //! database can default to, calls equal only when the bytes are). Times, which PostgreSQL rounds
 //! to the microsecond, and decimals, equal at any scale, take the merge. A key a hash calls new
 //! that is stored after all (written by another client since the keys were read) is caught by
-//! the table's primary key, and its rows merged.
+//! the table's primary key, and its rows merged; or, in a table still waiting for its key, when
+//! the key is added.
 
 use inlet_engine::TableSpec;
 use inlet_engine::keys::{KeyScalar as Scalar, key_hash};

@@ -8,6 +8,13 @@
 //! row per key, the newest, never replacing a newer version). A session advisory lock on the
 //! schema refuses a second sync while one runs; PostgreSQL releases it if the process dies.
 //!
+//! A table the session creates gets its primary key at the end of the session
+//! ([`Destination::finish`]), or before the first write that is not new rows copied straight
+//! in: building the index once from the loaded rows takes a fraction of inserting every key
+//! into it as it comes (docs/performance.md). Until then the key set alone keeps one row per
+//! key. A session that dies first leaves the table without its key, and the next one adds it
+//! before it writes.
+//!
 //! Types: `boolean`, `smallint`, `integer`, `bigint`, `real`, `double precision`,
 //! `numeric(p,s)`, `date`, `timestamp`, `timestamptz`, `bytea`, `text` (strings and XML, so that
 //! malformed XML from a source is kept rather than refused) and `jsonb`, spelled as PostgreSQL
@@ -131,6 +138,27 @@ struct KnownTable {
     /// Every column the connector writes has the type it would be created with, which binary
     /// `COPY` straight into the table needs.
     copies_in: bool,
+    /// The primary key of a table this session created without it, not yet added.
+    deferred_key: Option<DeferredKey>,
+}
+
+/// A primary key to add to a table that has none.
+struct DeferredKey {
+    /// The key's columns, quoted, comma-separated.
+    columns: String,
+    /// An `ORDER BY` list that puts first, of stored rows sharing a key, the one a merge would
+    /// have kept: the highest version, then the last synced.
+    newest: String,
+}
+
+impl DeferredKey {
+    fn of(spec: &TableSpec) -> Self {
+        let version = spec.version.map(|v| format!("{} DESC NULLS LAST, ", quote(&spec.columns[v].name)));
+        DeferredKey {
+            columns: key_list(spec),
+            newest: format!("{}{} DESC", version.unwrap_or_default(), columns::SYNCED),
+        }
+    }
 }
 
 /// A PostgreSQL database and the schema a connector writes to.
@@ -246,28 +274,95 @@ impl PostgresDestination {
             || (type_of(columns::SYNCED) == Some(SYNCED_TYPE)
                 && type_of(columns::DELETED) == Some("boolean")
                 && spec.columns.iter().all(|c| type_of(&c.name).is_none_or(|ty| ty == sql_type(c.ty))));
+        // A table this session created and grows keeps its key deferred.
+        let mut deferred_key = self.known.get_mut(&spec.name).and_then(|t| t.deferred_key.take());
         if existing.is_empty() {
+            // Only rows copied straight in can do without the key: with keys that can't be
+            // hashed, every row is merged.
+            let deferred = keys::hashable(spec);
             let mut sql = format!("CREATE TABLE {target} (");
             for c in &spec.columns {
                 let _ = write!(sql, "{} {}, ", quote(&c.name), sql_type(c.ty));
             }
             let _ = write!(
                 sql,
-                "{} timestamptz NOT NULL, {} boolean NOT NULL DEFAULT false, PRIMARY KEY ({}))",
+                "{} timestamptz NOT NULL, {} boolean NOT NULL DEFAULT false",
                 columns::SYNCED,
-                columns::DELETED,
-                key_list(spec)
+                columns::DELETED
             );
+            if !deferred {
+                let _ = write!(sql, ", PRIMARY KEY ({})", key_list(spec));
+            }
+            sql.push(')');
             self.execute(&sql, &format!("cannot create table {target}"))?;
+            if deferred {
+                deferred_key = Some(DeferredKey::of(spec));
+                // An empty table: every key is new. (A set left by a rolled-back creation only
+                // holds more keys, which is safe.)
+                self.held.entry(spec.name.clone()).or_default();
+            }
         } else {
             for c in spec.columns.iter().filter(|c| type_of(&c.name).is_none()) {
                 let sql =
                     format!("ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {} {}", quote(&c.name), sql_type(c.ty));
                 self.execute(&sql, &format!("cannot add column `{}` to {target}", c.name))?;
             }
+            if deferred_key.is_none() && !self.has_primary_key(&target)? {
+                // Left so by a session that died before it finished.
+                self.add_key(&spec.name, &DeferredKey::of(spec))?;
+            }
         }
-        self.known.insert(spec.name.clone(), KnownTable { columns: spec.columns.len(), copies_in });
+        self.known.insert(spec.name.clone(), KnownTable { columns: spec.columns.len(), copies_in, deferred_key });
         Ok(())
+    }
+
+    /// Whether `target` (qualified and quoted) has a primary key.
+    fn has_primary_key(&self, target: &str) -> Result<bool, DestinationError> {
+        self.runtime
+            .block_on(self.client.query_one(
+                "SELECT EXISTS (SELECT FROM pg_index WHERE indrelid = to_regclass($1) AND indisprimary)",
+                &[&target],
+            ))
+            .map(|row| row.get(0))
+            .map_err(failure(DestinationErrorKind::Unavailable, "cannot read the catalog"))
+    }
+
+    /// Gives `table` its primary key, in the open transaction. Should rows repeat a key (another
+    /// client wrote the table while it had none), the one a merge would have kept stays and the
+    /// others are deleted.
+    fn add_key(&self, table: &str, key: &DeferredKey) -> Result<(), DestinationError> {
+        let target = self.target(table);
+        let what = format!(
+            "cannot give {target} its primary key ({}); the rows and the state committed are kept, and the next sync tries again",
+            key.columns
+        );
+        let add = format!("ALTER TABLE {target} ADD PRIMARY KEY ({})", key.columns);
+        self.execute("SAVEPOINT inlet_key", "cannot set a savepoint")?;
+        match self.runtime.block_on(self.client.batch_execute(&add)) {
+            Ok(()) => return self.execute("RELEASE SAVEPOINT inlet_key", "cannot release a savepoint"),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                tracing::warn!(
+                    "{target} holds rows sharing a key, written by another client while it had no primary key: keeping the newest of each"
+                );
+                self.execute("ROLLBACK TO SAVEPOINT inlet_key", "cannot roll back to a savepoint")?;
+            }
+            Err(e) => return Err(write_error(what)(e)),
+        }
+        let deduplicate = format!(
+            "DELETE FROM {target} WHERE ctid IN (SELECT ctid FROM (SELECT ctid, row_number() OVER (PARTITION BY {keys} ORDER BY {newest}) AS n FROM {target}) t WHERE n > 1)",
+            keys = key.columns,
+            newest = key.newest,
+        );
+        self.execute(&deduplicate, &what)?;
+        self.execute(&add, &what)
+    }
+
+    /// Adds the primary key this session put off on `table`, before a write that needs it.
+    fn keyed(&mut self, table: &str) -> Result<(), DestinationError> {
+        match self.known.get_mut(table).and_then(|t| t.deferred_key.take()) {
+            Some(key) => self.add_key(table, &key),
+            None => Ok(()),
+        }
     }
 
     /// An empty temporary staging table for `columns` of `spec` (plus sequence and flag).
@@ -336,9 +431,7 @@ impl PostgresDestination {
         synced: jiff::Timestamp,
     ) -> Result<bool, DestinationError> {
         let all: Vec<&ColumnSpec> = spec.columns.iter().collect();
-        let encoded = CopyRows::synced_at(&all, synced).map_err(|e| {
-            DestinationError::new(DestinationErrorKind::Write, format!("cannot encode the sync time: {e}"))
-        })?;
+        let encoded = CopyRows::synced_at(&all, synced);
         let target = self.target(&spec.name);
         self.execute("SAVEPOINT inlet_new_rows", "cannot set a savepoint")?;
         match self.copy(&target, &all, (encoded, [columns::SYNCED, columns::DELETED]), rows) {
@@ -409,6 +502,7 @@ impl PostgresDestination {
             direct.fill(false);
         }
         if direct.contains(&false) {
+            self.keyed(&spec.name)?;
             self.merge(spec, rows_where(rows, &direct, false), synced)?;
         }
         if let Some(held) = self.held.get_mut(&spec.name) {
@@ -454,6 +548,7 @@ impl PostgresDestination {
         keys: &[Vec<Value>],
         synced: jiff::Timestamp,
     ) -> Result<(), DestinationError> {
+        self.keyed(&spec.name)?;
         let key_columns: Vec<&ColumnSpec> = spec.primary_key.iter().map(|&k| &spec.columns[k]).collect();
         let stage = self.stage(spec, &key_columns, "keys")?;
         self.copy_staged(&stage, &key_columns, keys.iter().map(|k| (k.as_slice(), true)))?;
@@ -473,6 +568,7 @@ impl PostgresDestination {
     }
 
     fn patch(&mut self, spec: &TableSpec, patches: &[Patch], synced: jiff::Timestamp) -> Result<(), DestinationError> {
+        self.keyed(&spec.name)?;
         let target = self.target(&spec.name);
         for patch in patches {
             let mut sets: Vec<String> = patch
@@ -620,6 +716,24 @@ impl Destination for PostgresDestination {
             return Ok(());
         }
         self.execute(&format!("DELETE FROM {}", self.target(columns::STATE_TABLE)), "cannot clear the state")
+    }
+
+    /// Adds the primary keys put off on the tables this session created, in one transaction.
+    fn finish(&mut self) -> Result<(), DestinationError> {
+        let deferred: Vec<(String, DeferredKey)> = self
+            .known
+            .iter_mut()
+            .filter_map(|(table, known)| Some((table.clone(), known.deferred_key.take()?)))
+            .collect();
+        if deferred.is_empty() {
+            return Ok(());
+        }
+        self.execute("BEGIN", "cannot begin a transaction")?;
+        let added = deferred
+            .iter()
+            .try_for_each(|(table, key)| self.add_key(table, key))
+            .and_then(|()| self.execute("COMMIT", "cannot commit the primary keys"));
+        self.or_roll_back(added)
     }
 }
 

@@ -105,14 +105,33 @@ fn an_unreachable_server_is_named_without_its_password() {
     assert!(text.contains("postgres://ann:***@127.0.0.1:1/test") && !text.contains("s3cret"), "{text}");
 }
 
-/// Runs `sql` on the server through a connection of its own, as another client would.
-fn another_client(sql: &str) {
+/// Runs `sql` on the server through a connection of its own, as another client would, and
+/// returns the rows of its last statement (simple protocol: values as text).
+fn another_client(sql: &str) -> Vec<tokio_postgres::SimpleQueryRow> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     runtime.block_on(async {
         let (client, connection) = tokio_postgres::connect(&server(), tokio_postgres::NoTls).await.expect("connects");
         tokio::spawn(connection);
-        client.batch_execute(sql).await.expect("the statement runs");
-    });
+        let messages = client.simple_query(sql).await.expect("the statements run");
+        messages
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(row),
+                _ => None,
+            })
+            .collect()
+    })
+}
+
+/// The columns of the primary key of table `item`, as PostgreSQL lists them; empty without one.
+fn primary_key(postgres: &Postgres) -> String {
+    let rows = another_client(&format!(
+        "SELECT coalesce(string_agg(a.attname, ','), '') FROM pg_index i \
+         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+         WHERE i.indrelid = to_regclass('\"{}\".item') AND i.indisprimary",
+        postgres.schema
+    ));
+    rows[0].get(0).expect("a value").to_owned()
 }
 
 fn item() -> TableSpec {
@@ -154,6 +173,7 @@ fn a_key_another_client_wrote_meanwhile_is_merged() {
     let postgres = Postgres::new();
     let mut destination = postgres.reader();
     upsert(&mut destination, &[(1, "a"), (2, "b")]);
+    destination.finish().unwrap();
     another_client(&format!(
         "INSERT INTO \"{}\".item (id, name, updated, _inlet_synced) VALUES (3, 'by hand', '2026-01-01Z', now())",
         postgres.schema
@@ -161,6 +181,72 @@ fn a_key_another_client_wrote_meanwhile_is_merged() {
     upsert(&mut destination, &[(3, "c"), (4, "d")]);
     drop(destination);
     let expected = [("1", "\"a\""), ("2", "\"b\""), ("3", "\"c\""), ("4", "\"d\"")];
+    assert_eq!(names(&postgres), expected.map(|(i, n)| (i.to_owned(), n.to_owned())));
+}
+
+/// A table the session creates is loaded without its primary key, which `finish` adds.
+#[test]
+fn a_created_table_gets_its_primary_key_when_the_session_finishes() {
+    let postgres = Postgres::new();
+    let mut destination = postgres.reader();
+    upsert(&mut destination, &[(1, "a"), (2, "b")]);
+    upsert(&mut destination, &[(3, "c")]);
+    assert_eq!(primary_key(&postgres), "", "new keys alone are copied in before the key is built");
+    destination.finish().unwrap();
+    assert_eq!(primary_key(&postgres), "id");
+    destination.finish().unwrap();
+    drop(destination);
+    let expected = [("1", "\"a\""), ("2", "\"b\""), ("3", "\"c\"")];
+    assert_eq!(names(&postgres), expected.map(|(i, n)| (i.to_owned(), n.to_owned())));
+}
+
+/// A row that must be merged needs the key first: it is added in that row's transaction.
+#[test]
+fn a_row_to_merge_gives_the_table_its_key_at_once() {
+    let postgres = Postgres::new();
+    let mut destination = postgres.reader();
+    upsert(&mut destination, &[(1, "a"), (2, "b")]);
+    upsert(&mut destination, &[(2, "b2"), (3, "c")]);
+    assert_eq!(primary_key(&postgres), "id");
+    drop(destination);
+    let expected = [("1", "\"a\""), ("2", "\"b2\""), ("3", "\"c\"")];
+    assert_eq!(names(&postgres), expected.map(|(i, n)| (i.to_owned(), n.to_owned())));
+}
+
+/// A session that dies before `finish` leaves the table without its key: the next session
+/// adds it before it writes, and merges into it.
+#[test]
+fn a_table_left_without_its_key_gets_it_in_the_next_session() {
+    let postgres = Postgres::new();
+    let mut first = postgres.reader();
+    upsert(&mut first, &[(1, "a"), (2, "b")]);
+    drop(first);
+    assert_eq!(primary_key(&postgres), "");
+    let mut next = postgres.reader();
+    upsert(&mut next, &[(2, "b2"), (3, "c")]);
+    assert_eq!(primary_key(&postgres), "id");
+    drop(next);
+    let expected = [("1", "\"a\""), ("2", "\"b2\""), ("3", "\"c\"")];
+    assert_eq!(names(&postgres), expected.map(|(i, n)| (i.to_owned(), n.to_owned())));
+}
+
+/// Rows another client writes into a table still without its key can repeat a key: when the
+/// key is added, the row a merge would have kept (the newest version) stays.
+#[test]
+fn a_key_another_client_repeated_before_the_key_was_added_keeps_its_newest_row() {
+    let postgres = Postgres::new();
+    let mut destination = postgres.reader();
+    upsert(&mut destination, &[(1, "a"), (2, "b")]);
+    another_client(&format!(
+        "INSERT INTO \"{0}\".item (id, name, updated, _inlet_synced) VALUES (3, 'old, by hand', '2026-01-01Z', now()), \
+         (2, 'new, by hand', '2027-01-01Z', now())",
+        postgres.schema
+    ));
+    upsert(&mut destination, &[(3, "c"), (4, "d")]);
+    destination.finish().unwrap();
+    assert_eq!(primary_key(&postgres), "id");
+    drop(destination);
+    let expected = [("1", "\"a\""), ("2", "\"new, by hand\""), ("3", "\"c\""), ("4", "\"d\"")];
     assert_eq!(names(&postgres), expected.map(|(i, n)| (i.to_owned(), n.to_owned())));
 }
 

@@ -93,6 +93,13 @@ async fn killed_at_random(warehouse: Warehouse, strategy: &str, keys: &str, seed
     }
     world.sync(&config).await.summary();
     world.assert_matches_truth(by_step_id(strategy));
+    if warehouse == Warehouse::Postgres {
+        assert_eq!(
+            world.postgres_primary_key().await,
+            "id",
+            "{strategy}: the next sync adds a key a killed one put off"
+        );
+    }
     assert!(kills >= 2, "{strategy}: the sync was killed mid-way at least twice ({kills})");
 }
 
@@ -119,6 +126,9 @@ async fn aborted_at_failpoints(warehouse: Warehouse, strategy: &str, keys: &str)
             }
             world.sync(&config).await.summary();
             world.assert_matches_truth(by_step_id(strategy));
+            if warehouse == Warehouse::Postgres {
+                assert_eq!(world.postgres_primary_key().await, "id", "{strategy} {spec}: the table has its key");
+            }
         }
     }
 }

@@ -15,6 +15,9 @@ async fn cycle(warehouse: Warehouse, strategy: &str, keys: &str) {
     let first = world.sync(&config).await.summary();
     world.assert_matches_truth(by_step_id(strategy));
     assert_eq!(first["outcome"], "completed");
+    if warehouse == Warehouse::Postgres {
+        assert_eq!(world.postgres_primary_key().await, "id", "{strategy}: the table has its key after the first sync");
+    }
 
     let quiet = world.sync(&config).await.summary();
     world.assert_matches_truth(by_step_id(strategy));

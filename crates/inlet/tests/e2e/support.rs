@@ -181,6 +181,18 @@ impl World {
         serde_json::from_str(&text).unwrap()
     }
 
+    /// The columns of the primary key of PostgreSQL table `user`, comma-separated; empty
+    /// without one.
+    pub async fn postgres_primary_key(&self) -> String {
+        let sql = format!(
+            "SELECT coalesce(string_agg(a.attname::text, ','), '') FROM pg_index i \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+             WHERE i.indrelid = to_regclass('\"{}\".\"user\"') AND i.indisprimary",
+            self.schema
+        );
+        postgres_client().await.query_one(&sql, &[]).await.unwrap().get(0)
+    }
+
     /// Overwrites the saved state with `json`, as a hand edit or a corruption would.
     pub async fn overwrite_state(&self, json: &str) {
         let sql = format!("UPDATE \"{}\"._inlet_state SET state = '{json}' WHERE id = 1", self.schema);

@@ -83,7 +83,7 @@ pub async fn run(args: PostgresBench) -> Result<Exit, Failure> {
     let rows = args.insert_rows;
     println!("{:<62} {:>10} {:>9}", "method", "rows/s", "seconds");
     println!("into a table with its primary key, each row the newest version of its key:");
-    line("inlet: binary COPY, new keys straight into the table".into(), median(|r| r.copy));
+    line("inlet: binary COPY, the key built once at the end".into(), median(|r| r.copy));
     line(format!("INSERT … ON CONFLICT, {rows} rows a statement, values as text"), median(|r| r.upsert_text));
     line(format!("INSERT … ON CONFLICT, {rows} rows a prepared statement"), median(|r| r.upsert_prepared));
     println!("transfer only, into a table without key or merge:");
