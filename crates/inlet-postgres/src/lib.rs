@@ -731,7 +731,14 @@ impl Destination for PostgresDestination {
         self.execute("BEGIN", "cannot begin a transaction")?;
         let added = deferred
             .iter()
-            .try_for_each(|(table, key)| self.add_key(table, key))
+            .try_for_each(|(table, key)| {
+                tracing::info!(
+                    "adding the primary key ({}) to {}, built once from the rows loaded",
+                    key.columns,
+                    self.target(table)
+                );
+                self.add_key(table, key)
+            })
             .and_then(|()| self.execute("COMMIT", "cannot commit the primary keys"));
         self.or_roll_back(added)
     }
