@@ -144,19 +144,10 @@ mod tests {
     use std::sync::Arc;
 
     use duckdb::arrow::array::{BinaryArray, Decimal128Array, Int16Array, StringArray, TimestampMicrosecondArray};
-    use inlet_engine::ColumnSpec;
+    use inlet_engine::conformance::table_spec;
     use inlet_sdk::Decimal;
 
     use super::*;
-
-    fn spec(columns: &[(&str, ColumnType)], key: &[usize]) -> TableSpec {
-        TableSpec {
-            name: "t".into(),
-            columns: columns.iter().map(|(n, ty)| ColumnSpec { name: (*n).into(), ty: *ty }).collect(),
-            primary_key: key.to_vec(),
-            version: None,
-        }
-    }
 
     fn hashes_of(columns: Vec<ArrayRef>) -> Vec<u64> {
         let mut out = Vec::new();
@@ -166,7 +157,8 @@ mod tests {
 
     #[test]
     fn a_staged_key_hashes_as_the_same_key_read_back_from_duckdb() {
-        let composite = spec(
+        let composite = table_spec(
+            "t",
             &[
                 ("region", ColumnType::Short),
                 ("name", ColumnType::String),
@@ -175,6 +167,7 @@ mod tests {
                 ("blob", ColumnType::Binary),
             ],
             &[0, 1, 2, 3, 4],
+            None,
         );
         let at: jiff::Timestamp = "2026-11-20T10:00:00.123456Z".parse().unwrap();
         let staged = [
@@ -198,9 +191,9 @@ mod tests {
 
     #[test]
     fn keys_that_cannot_be_compared_are_left_to_the_exact_path() {
-        let by_id = spec(&[("id", ColumnType::Long), ("score", ColumnType::Double)], &[0]);
+        let by_id = table_spec("t", &[("id", ColumnType::Long), ("score", ColumnType::Double)], &[0], None);
         assert!(hashable(&by_id));
-        assert!(!hashable(&spec(&[("score", ColumnType::Double)], &[0])));
+        assert!(!hashable(&table_spec("t", &[("score", ColumnType::Double)], &[0], None)));
         assert_eq!(row_hash(&by_id, &[Value::String("7".into())]), None, "not the variant a LONG converts to");
         assert_eq!(row_hash(&by_id, &[]), None, "no key at all");
         let stored = hashes_of(vec![Arc::new(duckdb::arrow::array::Int64Array::from(vec![Some(7), None]))]);

@@ -19,7 +19,9 @@ pub trait Harness {
     fn columns(&mut self, table: &str) -> Vec<String>;
 }
 
-fn spec(name: &str, columns: &[(&str, ColumnType)], key: &[usize], version: Option<usize>) -> TableSpec {
+/// A table named `name` with `columns`, the primary key at positions `key`, the version column
+/// at `version`: for the checks here and for destinations' own tests.
+pub fn table_spec(name: &str, columns: &[(&str, ColumnType)], key: &[usize], version: Option<usize>) -> TableSpec {
     TableSpec {
         name: name.into(),
         columns: columns.iter().map(|(n, ty)| ColumnSpec { name: (*n).into(), ty: *ty }).collect(),
@@ -28,9 +30,9 @@ fn spec(name: &str, columns: &[(&str, ColumnType)], key: &[usize], version: Opti
     }
 }
 
-/// `item(id LONG key, name STRING, updated UTC_DATETIME version)`.
-fn item() -> TableSpec {
-    spec(
+/// `item(id LONG key, name STRING, updated UTC_DATETIME version)`, the table of most checks.
+pub fn item() -> TableSpec {
+    table_spec(
         "item",
         &[("id", ColumnType::Long), ("name", ColumnType::String), ("updated", ColumnType::UtcDateTime)],
         &[0],
@@ -240,7 +242,7 @@ pub fn types_round_trip(h: &mut dyn Harness) {
         ("text", ColumnType::String),
         ("doc", ColumnType::Json),
     ];
-    let table = spec("typed", &types, &[0], None);
+    let table = table_spec("typed", &types, &[0], None);
     let full = vec![
         Value::String("k1".into()),
         Value::Bool(true),
@@ -302,7 +304,7 @@ pub fn a_failed_commit_changes_nothing(h: &mut dyn Harness) {
 /// A later session replaces the rows an earlier one stored, never repeats them, with single
 /// and composite keys.
 pub fn later_sessions_merge_with_stored_rows(h: &mut dyn Harness) {
-    let visit = spec(
+    let visit = table_spec(
         "visit",
         &[("site", ColumnType::String), ("n", ColumnType::Long), ("note", ColumnType::String)],
         &[0, 1],

@@ -70,18 +70,9 @@ pub(crate) fn stored_hash(spec: &TableSpec, row: &tokio_postgres::Row) -> Result
 
 #[cfg(test)]
 mod tests {
-    use inlet_engine::ColumnSpec;
+    use inlet_engine::conformance::table_spec;
 
     use super::*;
-
-    fn spec(columns: &[(&str, ColumnType)], key: &[usize]) -> TableSpec {
-        TableSpec {
-            name: "t".into(),
-            columns: columns.iter().map(|(n, ty)| ColumnSpec { name: (*n).into(), ty: *ty }).collect(),
-            primary_key: key.to_vec(),
-            version: None,
-        }
-    }
 
     /// The server of the tests (`INLET_TEST_POSTGRES`, as in the conformance suite).
     fn query_one(sql: &str) -> tokio_postgres::Row {
@@ -97,7 +88,8 @@ mod tests {
 
     #[test]
     fn a_staged_key_hashes_as_the_same_key_read_back_from_postgres() {
-        let key = spec(
+        let key = table_spec(
+            "t",
             &[
                 ("region", ColumnType::Short),
                 ("name", ColumnType::String),
@@ -106,6 +98,7 @@ mod tests {
                 ("id", ColumnType::Long),
             ],
             &[0, 1, 2, 3, 4],
+            None,
         );
         let staged = [
             Value::Int(7),
@@ -124,10 +117,16 @@ mod tests {
 
     #[test]
     fn only_keys_compared_byte_for_byte_are_hashed() {
-        let composite = spec(&[("region", ColumnType::Short), ("name", ColumnType::String)], &[0, 1]);
+        let composite = table_spec("t", &[("region", ColumnType::Short), ("name", ColumnType::String)], &[0, 1], None);
         assert!(hashable(&composite));
-        assert!(!hashable(&spec(&[("at", ColumnType::UtcDateTime)], &[0])), "PostgreSQL rounds instants");
-        assert!(!hashable(&spec(&[("n", ColumnType::Decimal { precision: 5, scale: 1 })], &[0])), "1.5 = 1.50");
+        assert!(
+            !hashable(&table_spec("t", &[("at", ColumnType::UtcDateTime)], &[0], None)),
+            "PostgreSQL rounds instants"
+        );
+        assert!(
+            !hashable(&table_spec("t", &[("n", ColumnType::Decimal { precision: 5, scale: 1 })], &[0], None)),
+            "1.5 = 1.50"
+        );
         let ann = row_hash(&composite, &[Value::Int(7), Value::String("Ann".into())]).unwrap();
         assert_ne!(Some(ann), row_hash(&composite, &[Value::Int(7), Value::String("Bob".into())]));
         assert_eq!(row_hash(&composite, &[Value::String("7".into()), Value::String("Ann".into())]), None);

@@ -3,10 +3,10 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use inlet_engine::conformance::{self, Harness};
-use inlet_engine::{ColumnSpec, Destination, DestinationErrorKind, Row, SavedState, Segment, StoredRow, TableSpec};
+use inlet_engine::conformance::{self, Harness, item};
+use inlet_engine::{Destination, DestinationErrorKind, Row, SavedState, Segment, StoredRow};
 use inlet_postgres::PostgresDestination;
-use inlet_sdk::{ColumnType, State, Value};
+use inlet_sdk::{State, Value};
 
 fn server() -> String {
     std::env::var("INLET_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
@@ -132,19 +132,6 @@ fn primary_key(postgres: &Postgres) -> String {
         postgres.schema
     ));
     rows[0].get(0).expect("a value").to_owned()
-}
-
-fn item() -> TableSpec {
-    TableSpec {
-        name: "item".into(),
-        columns: vec![
-            ColumnSpec { name: "id".into(), ty: ColumnType::Long },
-            ColumnSpec { name: "name".into(), ty: ColumnType::String },
-            ColumnSpec { name: "updated".into(), ty: ColumnType::UtcDateTime },
-        ],
-        primary_key: vec![0],
-        version: Some(2),
-    }
 }
 
 fn upsert(destination: &mut PostgresDestination, rows: &[(i64, &str)]) {
