@@ -279,7 +279,7 @@ impl PostgresDestination {
         if existing.is_empty() {
             // Only rows copied straight in can do without the key: with keys that can't be
             // hashed, every row is merged.
-            let deferred = keys::hashable(spec);
+            deferred_key = keys::hashable(spec).then(|| DeferredKey::of(spec));
             let mut sql = format!("CREATE TABLE {target} (");
             for c in &spec.columns {
                 let _ = write!(sql, "{} {}, ", quote(&c.name), sql_type(c.ty));
@@ -290,13 +290,12 @@ impl PostgresDestination {
                 columns::SYNCED,
                 columns::DELETED
             );
-            if !deferred {
+            if deferred_key.is_none() {
                 let _ = write!(sql, ", PRIMARY KEY ({})", key_list(spec));
             }
             sql.push(')');
             self.execute(&sql, &format!("cannot create table {target}"))?;
-            if deferred {
-                deferred_key = Some(DeferredKey::of(spec));
+            if deferred_key.is_some() {
                 // An empty table: every key is new. (A set left by a rolled-back creation only
                 // holds more keys, which is safe.)
                 self.held.entry(spec.name.clone()).or_default();
