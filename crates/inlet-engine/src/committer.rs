@@ -70,9 +70,14 @@ impl Committer {
         // No buffer: a hand-over completes only when the thread is free to take it.
         let (jobs, inbox) = std::sync::mpsc::sync_channel::<Job>(0);
         let (outbox, results) = std::sync::mpsc::channel();
+        let (spent, bin) = std::sync::mpsc::sync_channel::<Vec<Segment>>(1);
+        std::thread::Builder::new()
+            .name("inlet-free".into())
+            .spawn(move || bin.into_iter().for_each(drop))
+            .expect("the thread freeing written rows starts");
         let thread = std::thread::Builder::new()
             .name("inlet-commit".into())
-            .spawn(move || serve(destination.as_mut(), observer.as_ref(), inbox, outbox))
+            .spawn(move || serve(destination.as_mut(), observer.as_ref(), inbox, outbox, spent))
             .expect("the commit thread starts");
         Committer { jobs: Some(jobs), results, in_flight: 0, thread: Some(thread), report: CommitReport::default() }
     }
@@ -147,17 +152,24 @@ impl Committer {
 /// The commit thread: does each job until the writer hangs up or a job fails (whose error
 /// goes out with its outcome); once every job succeeded and no transaction is left open,
 /// finishes the destination's session.
+///
+/// Written rows go to `spent` to be freed on another thread: they were allocated on the threads
+/// that fetched and converted them, and freeing them took a tenth of this thread's time, the
+/// sync's bottleneck (docs/performance.md). Its one-slot channel bounds what waits there.
 fn serve(
     destination: &mut dyn Destination,
     observer: &dyn Observer,
     inbox: Receiver<Job>,
     outbox: Sender<Outcome>,
+    spent: SyncSender<Vec<Segment>>,
 ) -> Result<(), DestinationError> {
     let mut open = None;
-    for job in inbox {
-        let outcome = perform(destination, observer, &mut open, job);
+    for mut job in inbox {
+        let outcome = perform(destination, observer, &mut open, &mut job);
         let failed = outcome.is_err();
         let _ = outbox.send(outcome);
+        // Cannot fail: the freeing thread runs until `spent` is dropped.
+        let _ = spent.send(job.segments);
         if failed {
             return Ok(());
         }
@@ -169,7 +181,12 @@ fn serve(
     destination.finish()
 }
 
-fn perform(destination: &mut dyn Destination, observer: &dyn Observer, open: &mut Option<Open>, job: Job) -> Outcome {
+fn perform(
+    destination: &mut dyn Destination,
+    observer: &dyn Observer,
+    open: &mut Option<Open>,
+    job: &mut Job,
+) -> Outcome {
     let started = Instant::now();
     if open.is_none() {
         destination.begin(jiff::Timestamp::now())?;
@@ -178,7 +195,7 @@ fn perform(destination: &mut dyn Destination, observer: &dyn Observer, open: &mu
     destination.write(&job.tables, &job.segments)?;
     failpoint::hit("write.after_rows");
     transaction.rows += job.segments.iter().map(Segment::row_count).sum::<usize>();
-    let Some(saved) = job.commit else {
+    let Some(saved) = job.commit.take() else {
         transaction.busy += started.elapsed();
         return Ok(None);
     };
