@@ -148,9 +148,16 @@ fn upsert(destination: &mut PostgresDestination, rows: &[(i64, &str)]) {
     destination.commit(&SavedState { connector: "test".into(), state: State::new() }).unwrap();
 }
 
-fn names(postgres: &Postgres) -> Vec<(String, String)> {
+/// Asserts that the `item` table holds exactly `expected`: each row's id and name, as values
+/// print.
+fn assert_names(postgres: &Postgres, expected: &[(&str, &str)]) {
     let rows = postgres.reader().rows("item").unwrap();
-    rows.iter().map(|r| (r.record.get("id").unwrap().to_string(), r.record.get("name").unwrap().to_string())).collect()
+    let stored: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.record.get("id").unwrap().to_string(), r.record.get("name").unwrap().to_string()))
+        .collect();
+    let expected: Vec<(String, String)> = expected.iter().map(|(i, n)| ((*i).to_owned(), (*n).to_owned())).collect();
+    assert_eq!(stored, expected);
 }
 
 /// New keys are copied straight into the table when the session knows every key it holds; a
@@ -167,8 +174,7 @@ fn a_key_another_client_wrote_meanwhile_is_merged() {
     ));
     upsert(&mut destination, &[(3, "c"), (4, "d")]);
     drop(destination);
-    let expected = [("1", "\"a\""), ("2", "\"b\""), ("3", "\"c\""), ("4", "\"d\"")];
-    assert_eq!(names(&postgres), expected.map(|(i, n)| (i.to_owned(), n.to_owned())));
+    assert_names(&postgres, &[("1", "\"a\""), ("2", "\"b\""), ("3", "\"c\""), ("4", "\"d\"")]);
 }
 
 /// A table the session creates is loaded without its primary key, which `finish` adds.
@@ -183,8 +189,7 @@ fn a_created_table_gets_its_primary_key_when_the_session_finishes() {
     assert_eq!(primary_key(&postgres), "id");
     destination.finish().unwrap();
     drop(destination);
-    let expected = [("1", "\"a\""), ("2", "\"b\""), ("3", "\"c\"")];
-    assert_eq!(names(&postgres), expected.map(|(i, n)| (i.to_owned(), n.to_owned())));
+    assert_names(&postgres, &[("1", "\"a\""), ("2", "\"b\""), ("3", "\"c\"")]);
 }
 
 /// A row that must be merged needs the key first: it is added in that row's transaction.
@@ -196,8 +201,7 @@ fn a_row_to_merge_gives_the_table_its_key_at_once() {
     upsert(&mut destination, &[(2, "b2"), (3, "c")]);
     assert_eq!(primary_key(&postgres), "id");
     drop(destination);
-    let expected = [("1", "\"a\""), ("2", "\"b2\""), ("3", "\"c\"")];
-    assert_eq!(names(&postgres), expected.map(|(i, n)| (i.to_owned(), n.to_owned())));
+    assert_names(&postgres, &[("1", "\"a\""), ("2", "\"b2\""), ("3", "\"c\"")]);
 }
 
 /// A session that dies before `finish` leaves the table without its key: the next session
@@ -213,8 +217,7 @@ fn a_table_left_without_its_key_gets_it_in_the_next_session() {
     upsert(&mut next, &[(2, "b2"), (3, "c")]);
     assert_eq!(primary_key(&postgres), "id");
     drop(next);
-    let expected = [("1", "\"a\""), ("2", "\"b2\""), ("3", "\"c\"")];
-    assert_eq!(names(&postgres), expected.map(|(i, n)| (i.to_owned(), n.to_owned())));
+    assert_names(&postgres, &[("1", "\"a\""), ("2", "\"b2\""), ("3", "\"c\"")]);
 }
 
 /// Rows another client writes into a table still without its key can repeat a key: when the
@@ -233,8 +236,7 @@ fn a_key_another_client_repeated_before_the_key_was_added_keeps_its_newest_row()
     destination.finish().unwrap();
     assert_eq!(primary_key(&postgres), "id");
     drop(destination);
-    let expected = [("1", "\"a\""), ("2", "\"new, by hand\""), ("3", "\"c\""), ("4", "\"d\"")];
-    assert_eq!(names(&postgres), expected.map(|(i, n)| (i.to_owned(), n.to_owned())));
+    assert_names(&postgres, &[("1", "\"a\""), ("2", "\"new, by hand\""), ("3", "\"c\""), ("4", "\"d\"")]);
 }
 
 /// A table whose key was created with another type than the connector's takes rows through
@@ -251,6 +253,5 @@ fn a_key_stored_with_another_type_is_updated_not_repeated() {
     let mut destination = postgres.reader();
     upsert(&mut destination, &[(1, "a"), (2, "b")]);
     drop(destination);
-    let expected = [("\"1\"", "\"a\""), ("\"2\"", "\"b\"")];
-    assert_eq!(names(&postgres), expected.map(|(i, n)| (i.to_owned(), n.to_owned())));
+    assert_names(&postgres, &[("\"1\"", "\"a\""), ("\"2\"", "\"b\"")]);
 }
