@@ -18,7 +18,8 @@
 //! Types: `boolean`, `smallint`, `integer`, `bigint`, `real`, `double precision`,
 //! `numeric(p,s)`, `date`, `timestamp`, `timestamptz`, `bytea`, `text` (strings and XML, so that
 //! malformed XML from a source is kept rather than refused) and `jsonb`, spelled as PostgreSQL
-//! prints them (`format_type`), so that a table's stored types can be compared with them.
+//! prints them (`format_type`), so that a table's stored types can be compared with them. Text
+//! in the primary key is collated `"C"` ([`declared_type`]).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -52,7 +53,7 @@ pub fn redact(url: &str) -> String {
 }
 
 /// The PostgreSQL type of a column type, as `format_type` prints it.
-pub fn sql_type(ty: ColumnType) -> String {
+fn sql_type(ty: ColumnType) -> String {
     match ty {
         ColumnType::Boolean => "boolean".into(),
         ColumnType::Short => "smallint".into(),
@@ -68,6 +69,23 @@ pub fn sql_type(ty: ColumnType) -> String {
         ColumnType::Xml | ColumnType::String => "text".into(),
         ColumnType::Json => "jsonb".into(),
     }
+}
+
+/// A column's declared type: its [`sql_type`], and text in the primary key collated `"C"`.
+/// Equality, and so what the key identifies, is the same under every deterministic collation
+/// (they compare bytes for it), but the key's index is built and searched by comparing bytes
+/// instead of under the database's locale: building it for 1,000,000 UUIDs takes half as long.
+/// The price is that `ORDER BY` on the key sorts by code point (docs/performance.md).
+pub fn declared_type(ty: ColumnType, in_key: bool) -> String {
+    match ty {
+        ColumnType::Xml | ColumnType::String if in_key => "text COLLATE \"C\"".into(),
+        _ => sql_type(ty),
+    }
+}
+
+/// Whether `column` is one of the primary-key columns of `spec`.
+fn in_key(spec: &TableSpec, column: &ColumnSpec) -> bool {
+    spec.primary_key.iter().any(|&k| spec.columns[k].name == column.name)
 }
 
 /// A table's stored keys are read once this session has written one row to it for every this
@@ -282,7 +300,7 @@ impl PostgresDestination {
             deferred_key = keys::hashable(spec).then(|| DeferredKey::of(spec));
             let mut sql = format!("CREATE TABLE {target} (");
             for c in &spec.columns {
-                let _ = write!(sql, "{} {}, ", quote(&c.name), sql_type(c.ty));
+                let _ = write!(sql, "{} {}, ", quote(&c.name), declared_type(c.ty, in_key(spec, c)));
             }
             let _ = write!(
                 sql,
@@ -370,7 +388,7 @@ impl PostgresDestination {
         if self.staging.get(&name) != Some(&columns.len()) {
             let mut sql = format!("DROP TABLE IF EXISTS pg_temp.{0}; CREATE TEMP TABLE {0} (", quote(&name));
             for c in columns {
-                let _ = write!(sql, "{} {}, ", quote(&c.name), sql_type(c.ty));
+                let _ = write!(sql, "{} {}, ", quote(&c.name), declared_type(c.ty, in_key(spec, c)));
             }
             sql.push_str("_inlet_seq bigint, _inlet_row_deleted boolean)");
             self.execute(&sql, &format!("cannot create the staging table for `{}`", spec.name))?;

@@ -255,3 +255,42 @@ fn a_key_stored_with_another_type_is_updated_not_repeated() {
     drop(destination);
     assert_names(&postgres, &[("\"1\"", "\"a\""), ("\"2\"", "\"b\"")]);
 }
+
+/// A text key is collated "C" (its index compares bytes) and the other text columns keep the
+/// database's collation; a join with a table of the database's collation still works, and the
+/// key tells apart what bytes tell apart.
+#[test]
+fn a_text_key_is_collated_by_bytes_and_joins_tables_of_the_database_collation() {
+    let postgres = Postgres::new();
+    let spec = inlet_engine::conformance::table_spec(
+        "coded",
+        &[("code", inlet_sdk::ColumnType::String), ("name", inlet_sdk::ColumnType::String)],
+        &[0],
+        None,
+    );
+    let row = |code: &str, name: &str| Row {
+        values: vec![Value::String(code.into()), Value::String(name.into())],
+        deleted: false,
+    };
+    let mut destination = postgres.reader();
+    destination.begin(jiff::Timestamp::now()).unwrap();
+    let rows = vec![row("b", "lower b"), row("B", "upper B"), row("é", "e acute")];
+    destination.write(&[spec], &[Segment::Upserts { table: 0, rows }]).unwrap();
+    destination.commit(&SavedState { connector: "test".into(), state: State::new() }).unwrap();
+    destination.finish().unwrap();
+    drop(destination);
+    let collations = another_client(&format!(
+        "SELECT column_name, coalesce(collation_name, 'default') FROM information_schema.columns \
+         WHERE table_schema = '{}' AND table_name = 'coded' AND data_type = 'text' ORDER BY ordinal_position",
+        postgres.schema
+    ));
+    let collations: Vec<(&str, &str)> = collations.iter().map(|r| (r.get(0).unwrap(), r.get(1).unwrap())).collect();
+    assert_eq!(collations, [("code", "C"), ("name", "default")]);
+    let joined = another_client(&format!(
+        "CREATE TEMP TABLE wanted (code text); INSERT INTO wanted VALUES ('B'), ('é'), ('x'); \
+         SELECT c.name FROM \"{}\".coded c JOIN wanted w ON c.code = w.code ORDER BY c.code",
+        postgres.schema
+    ));
+    let names: Vec<&str> = joined.iter().map(|r| r.get(0).unwrap()).collect();
+    assert_eq!(names, ["upper B", "e acute"]);
+}

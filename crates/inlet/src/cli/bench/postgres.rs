@@ -197,7 +197,8 @@ fn create_table(name: &str, extra: &str) -> String {
     let table = user_table();
     let mut sql = format!("CREATE TABLE {INSERT_SCHEMA}.{name} (");
     for (quoted, column) in quoted_names(&table).iter().zip(&table.columns) {
-        let _ = write!(sql, "{quoted} {}, ", inlet_postgres::sql_type(column.ty));
+        let in_key = table.primary_key.contains(&column.name);
+        let _ = write!(sql, "{quoted} {}, ", inlet_postgres::declared_type(column.ty, in_key));
     }
     let _ = write!(sql, "_inlet_synced timestamptz NOT NULL DEFAULT now(){extra}); ");
     sql
