@@ -256,27 +256,42 @@ fn a_key_stored_with_another_type_is_updated_not_repeated() {
     assert_names(&postgres, &[("\"1\"", "\"a\""), ("\"2\"", "\"b\"")]);
 }
 
+/// A table keyed by text: `code`, then `name`.
+fn coded() -> inlet_engine::TableSpec {
+    inlet_engine::conformance::table_spec(
+        "coded",
+        &[("code", inlet_sdk::ColumnType::String), ("name", inlet_sdk::ColumnType::String)],
+        &[0],
+        None,
+    )
+}
+
+/// Writes `segments` into table `coded` in one transaction.
+fn write_coded(destination: &mut PostgresDestination, segments: &[Segment]) {
+    destination.begin(jiff::Timestamp::now()).unwrap();
+    destination.write(&[coded()], segments).unwrap();
+    destination.commit(&SavedState { connector: "test".into(), state: State::new() }).unwrap();
+}
+
+fn coded_rows(rows: &[(&str, &str)]) -> Segment {
+    let rows = rows
+        .iter()
+        .map(|(code, name)| Row {
+            values: vec![Value::String((*code).into()), Value::String((*name).into())],
+            deleted: false,
+        })
+        .collect();
+    Segment::Upserts { table: 0, rows }
+}
+
 /// A text key is collated "C" (its index compares bytes) and the other text columns keep the
 /// database's collation; a join with a table of the database's collation still works, and the
 /// key tells apart what bytes tell apart.
 #[test]
 fn a_text_key_is_collated_by_bytes_and_joins_tables_of_the_database_collation() {
     let postgres = Postgres::new();
-    let spec = inlet_engine::conformance::table_spec(
-        "coded",
-        &[("code", inlet_sdk::ColumnType::String), ("name", inlet_sdk::ColumnType::String)],
-        &[0],
-        None,
-    );
-    let row = |code: &str, name: &str| Row {
-        values: vec![Value::String(code.into()), Value::String(name.into())],
-        deleted: false,
-    };
     let mut destination = postgres.reader();
-    destination.begin(jiff::Timestamp::now()).unwrap();
-    let rows = vec![row("b", "lower b"), row("B", "upper B"), row("é", "e acute")];
-    destination.write(&[spec], &[Segment::Upserts { table: 0, rows }]).unwrap();
-    destination.commit(&SavedState { connector: "test".into(), state: State::new() }).unwrap();
+    write_coded(&mut destination, &[coded_rows(&[("b", "lower b"), ("B", "upper B"), ("é", "e acute")])]);
     destination.finish().unwrap();
     drop(destination);
     let collations = another_client(&format!(
@@ -293,4 +308,29 @@ fn a_text_key_is_collated_by_bytes_and_joins_tables_of_the_database_collation() 
     ));
     let names: Vec<&str> = joined.iter().map(|r| r.get(0).unwrap()).collect();
     assert_eq!(names, ["upper B", "e acute"]);
+}
+
+/// A text key of the database's collation, as inlet created it before keys were collated "C",
+/// takes merges and deletes from the staging table, whose key is collated "C".
+#[test]
+fn a_text_key_of_the_database_collation_still_takes_merges_and_deletes() {
+    let postgres = Postgres::new();
+    another_client(&format!(
+        "CREATE SCHEMA \"{0}\"; CREATE TABLE \"{0}\".coded (code text PRIMARY KEY, name text, \
+         _inlet_synced timestamptz NOT NULL, _inlet_deleted boolean NOT NULL DEFAULT false); \
+         INSERT INTO \"{0}\".coded VALUES ('a', 'stored a', now(), false), ('b', 'stored b', now(), false)",
+        postgres.schema
+    ));
+    let mut destination = postgres.reader();
+    let deletes = Segment::Deletes { table: 0, keys: vec![vec![Value::String("b".into())]] };
+    write_coded(&mut destination, &[coded_rows(&[("a", "new a"), ("a", "newer a"), ("c", "new c")]), deletes]);
+    destination.finish().unwrap();
+    drop(destination);
+    let stored = another_client(&format!(
+        "SELECT code, name, _inlet_deleted::text FROM \"{}\".coded ORDER BY code",
+        postgres.schema
+    ));
+    let stored: Vec<[&str; 3]> =
+        stored.iter().map(|r| [r.get(0).unwrap(), r.get(1).unwrap(), r.get(2).unwrap()]).collect();
+    assert_eq!(stored, [["a", "newer a", "false"], ["b", "stored b", "true"], ["c", "new c", "false"]]);
 }
