@@ -83,9 +83,10 @@ pub fn declared_type(ty: ColumnType, in_key: bool) -> String {
     }
 }
 
-/// Whether `column` is one of the primary-key columns of `spec`.
-fn in_key(spec: &TableSpec, column: &ColumnSpec) -> bool {
-    spec.primary_key.iter().any(|&k| spec.columns[k].name == column.name)
+/// `column` of `spec` as `CREATE TABLE` declares it: its quoted name and [`declared_type`].
+fn column_definition(spec: &TableSpec, column: &ColumnSpec) -> String {
+    let in_key = spec.primary_key.iter().any(|&k| spec.columns[k].name == column.name);
+    format!("{} {}", quote(&column.name), declared_type(column.ty, in_key))
 }
 
 /// A table's stored keys are read once this session has written one row to it for every this
@@ -300,7 +301,7 @@ impl PostgresDestination {
             deferred_key = keys::hashable(spec).then(|| DeferredKey::of(spec));
             let mut sql = format!("CREATE TABLE {target} (");
             for c in &spec.columns {
-                let _ = write!(sql, "{} {}, ", quote(&c.name), declared_type(c.ty, in_key(spec, c)));
+                let _ = write!(sql, "{}, ", column_definition(spec, c));
             }
             let _ = write!(
                 sql,
@@ -388,7 +389,7 @@ impl PostgresDestination {
         if self.staging.get(&name) != Some(&columns.len()) {
             let mut sql = format!("DROP TABLE IF EXISTS pg_temp.{0}; CREATE TEMP TABLE {0} (", quote(&name));
             for c in columns {
-                let _ = write!(sql, "{} {}, ", quote(&c.name), declared_type(c.ty, in_key(spec, c)));
+                let _ = write!(sql, "{}, ", column_definition(spec, c));
             }
             sql.push_str("_inlet_seq bigint, _inlet_row_deleted boolean)");
             self.execute(&sql, &format!("cannot create the staging table for `{}`", spec.name))?;

@@ -273,6 +273,7 @@ fn write_coded(destination: &mut PostgresDestination, segments: &[Segment]) {
     destination.commit(&SavedState { connector: "test".into(), state: State::new() }).unwrap();
 }
 
+/// Upserts of `(code, name)` rows into table `coded`.
 fn coded_rows(rows: &[(&str, &str)]) -> Segment {
     let rows = rows
         .iter()
