@@ -476,7 +476,7 @@ impl DuckDbDestination {
         let hashes: Vec<Option<u64>> = rows.iter().map(|r| keys::row_hash(spec, &r.values)).collect();
         let direct: Vec<bool> = match self.held_keys(spec, rows.len())? {
             None => vec![false; rows.len()],
-            Some(held) => held.certainly_new(&hashes),
+            Some(held) => held.admit(&hashes),
         };
         let new_rows = direct.iter().filter(|d| **d).count();
         if new_rows > 0 {
@@ -491,9 +491,6 @@ impl DuckDbDestination {
         }
         if new_rows < rows.len() {
             self.merge_staged(spec, rows_where(rows, &direct, false), synced)?;
-        }
-        if let Some(held) = self.held.get_mut(&spec.name) {
-            held.insert_all(hashes.into_iter().flatten().collect());
         }
         Ok(())
     }

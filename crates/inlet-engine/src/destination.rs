@@ -26,6 +26,15 @@ pub trait Destination: Send {
     /// Where the data goes, for messages: `DuckDB files/warehouse.db, schema main`.
     fn describe(&self) -> String;
 
+    /// Rows the engine hands to one [`write`](Destination::write) while it fills a
+    /// transaction (the last piece before a commit may be smaller); it holds a few pieces in
+    /// memory at once. Pieces of 3,125 rows instead of 12,500 took 20 MB off the peak of a
+    /// first sync of 1,000,000 users into DuckDB, in the same time; a warehouse whose every
+    /// call costs a round of waiting asks for larger ones.
+    fn piece_rows(&self) -> usize {
+        3_125
+    }
+
     /// The state of the last commit, with the name of the connector that wrote it.
     fn saved_state(&mut self) -> Result<Option<SavedState>, DestinationError>;
 

@@ -14,16 +14,18 @@ use crate::writer::{CommitPolicy, Ending, Writer};
 /// Tuning of a sync. The defaults suit pages of 50 to 1,000 records.
 #[derive(Clone, Debug)]
 pub struct SyncOptions {
-    /// Changes the connector may run ahead of the writer before it waits.
+    /// Changes the connector may run ahead of the writer before it waits. A quarter of the
+    /// default took another 15 MB off the peak of a first sync of 1,000,000 users into DuckDB,
+    /// but made it a tenth slower with pages of 50 (docs/performance.md).
     pub queue_changes: usize,
     /// Changes after which a batch is sent even without a checkpoint.
     pub batch_changes: usize,
     /// Rows after which the writer commits without waiting to catch up.
     pub commit_rows: usize,
     /// Proven rows the writer hands over together, to be written into the open transaction
-    /// ahead of its commit: what bounds the rows held in memory. Halving the default, 25,000,
-    /// took 15 MB off the peak of a first sync and no time (docs/performance.md).
-    pub piece_rows: usize,
+    /// ahead of its commit: with `queue_changes`, what bounds the rows held in memory. `None`:
+    /// the destination's [`piece_rows`](Destination::piece_rows).
+    pub piece_rows: Option<usize>,
     /// Longest a checkpoint waits for its commit while the writer is behind.
     pub commit_delay: Duration,
     /// Shortest life of a transaction committed because the writer caught up with the
@@ -38,7 +40,7 @@ impl Default for SyncOptions {
             queue_changes: 16_000,
             batch_changes: 5_000,
             commit_rows: 50_000,
-            piece_rows: 12_500,
+            piece_rows: None,
             commit_delay: Duration::from_secs(2),
             commit_interval: Duration::from_millis(200),
         }
@@ -122,7 +124,7 @@ pub async fn sync<C: Connector>(
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<()>();
     let policy = CommitPolicy {
         max_rows: options.commit_rows,
-        piece_rows: options.piece_rows,
+        piece_rows: options.piece_rows.unwrap_or_else(|| destination.piece_rows()),
         max_delay: options.commit_delay,
         min_delay: options.commit_interval,
     };

@@ -295,7 +295,7 @@ async fn small_batches_and_commits_keep_memory_bounded_without_losing_anything()
         queue_changes: 128,
         batch_changes: 64,
         commit_rows: 500,
-        piece_rows: 150,
+        piece_rows: Some(150),
         commit_delay: std::time::Duration::from_millis(10),
         commit_interval: std::time::Duration::ZERO,
     };
@@ -314,7 +314,7 @@ async fn a_large_transaction_is_written_in_pieces() {
     let options = SyncOptions {
         batch_changes: 64,
         commit_rows: 2000,
-        piece_rows: 150,
+        piece_rows: Some(150),
         commit_delay: hour,
         commit_interval: hour,
         ..SyncOptions::default()
@@ -325,6 +325,27 @@ async fn a_large_transaction_is_written_in_pieces() {
     assert_eq!(report.commits, 3, "transactions of 2,000 rows, then the rest");
     // A piece is handed over at 150 proven rows; a checkpoint proves up to 100 more at once.
     assert!(warehouse.largest_write() < 250, "pieces, not transactions: {} rows", warehouse.largest_write());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_piece_size_of_its_own_a_sync_writes_the_pieces_its_destination_asks_for() {
+    let warehouse = MemoryWarehouse::new();
+    let asked = warehouse.destination().piece_rows();
+    let steps = upserts_checkpointed_every_100(4 * asked as i64);
+    let hour = std::time::Duration::from_secs(3600);
+    let options = SyncOptions {
+        commit_rows: 10 * asked,
+        piece_rows: None,
+        commit_delay: hour,
+        commit_interval: hour,
+        ..SyncOptions::default()
+    };
+    let report = run_with(&scripted(steps), &warehouse, &options).await.unwrap();
+    assert_eq!(live_ids(&warehouse).len(), 4 * asked);
+    assert_eq!(report.commits, 1);
+    // Handed over once `asked` rows are proven, checkpoints proving 100 at a time.
+    let largest = warehouse.largest_write();
+    assert!((asked..asked + 100).contains(&largest), "pieces of {asked} rows asked, {largest} written");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

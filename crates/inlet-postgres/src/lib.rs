@@ -514,7 +514,7 @@ impl PostgresDestination {
         let hashes: Vec<Option<u64>> = rows.iter().map(|r| keys::row_hash(spec, &r.values)).collect();
         let mut direct = match self.held_keys(spec, rows.len())? {
             None => vec![false; rows.len()],
-            Some(held) => held.certainly_new(&hashes),
+            Some(held) => held.admit(&hashes),
         };
         if direct.contains(&true) && !self.copy_new(spec, rows_where(rows, &direct, true), synced)? {
             direct.fill(false);
@@ -522,9 +522,6 @@ impl PostgresDestination {
         if direct.contains(&false) {
             self.keyed(&spec.name)?;
             self.merge(spec, rows_where(rows, &direct, false), synced)?;
-        }
-        if let Some(held) = self.held.get_mut(&spec.name) {
-            held.insert_all(hashes.into_iter().flatten().collect());
         }
         Ok(())
     }
@@ -682,6 +679,12 @@ impl PostgresDestination {
 impl Destination for PostgresDestination {
     fn describe(&self) -> String {
         format!("PostgreSQL {}, schema {}", self.server, self.schema)
+    }
+
+    /// Each piece is a `COPY` whose end waits for the server to take every row: pieces of
+    /// 3,125 rows made loading 1,000,000 users a fifth slower than pieces of 12,500.
+    fn piece_rows(&self) -> usize {
+        12_500
     }
 
     fn saved_state(&mut self) -> Result<Option<SavedState>, DestinationError> {

@@ -363,7 +363,8 @@ fn own_memory() -> (u64, u64) {
 /// Every page requested, received and parsed by the strategy; the records are counted and
 /// dropped.
 async fn fetch_only(configuration: &Configuration) -> Result<u64, Failure> {
-    let (mut operations, mut batches) = Operations::channel(SyncOptions::default().queue_changes, 5_000);
+    let options = SyncOptions::default();
+    let (mut operations, mut batches) = Operations::channel(options.queue_changes, options.batch_changes);
     let counting = tokio::spawn(async move {
         let mut rows = 0u64;
         while let Some(batch) = batches.recv().await {
