@@ -58,7 +58,7 @@ pub fn worth_reading_keys(staged: usize, stored: u64, stored_per_staged: u64) ->
 /// peaked at 35 MB that way and at 23 MB in chunks).
 #[derive(Debug, Default)]
 pub struct KeyHashes {
-    /// The long run: each chunk sorted and below the next one, none empty.
+    /// The long run: each chunk sorted and below the next one, every one but the last full.
     settled: Vec<Vec<u64>>,
     /// Hashes in `settled`.
     settled_len: usize,
