@@ -473,10 +473,12 @@ impl DuckDbDestination {
         rows: &[inlet_engine::Row],
         synced: jiff::Timestamp,
     ) -> Result<(), DestinationError> {
-        let hashes: Vec<Option<u64>> = rows.iter().map(|r| keys::row_hash(spec, &r.values)).collect();
         let direct: Vec<bool> = match self.held_keys(spec, rows.len())? {
             None => vec![false; rows.len()],
-            Some(held) => held.admit(&hashes),
+            Some(held) => {
+                let hashes: Vec<Option<u64>> = rows.iter().map(|r| keys::row_hash(spec, &r.values)).collect();
+                held.admit(&hashes)
+            }
         };
         let new_rows = direct.iter().filter(|d| **d).count();
         if new_rows > 0 {

@@ -511,10 +511,12 @@ impl PostgresDestination {
     /// one. Rows whose key the table certainly lacks, and that the piece holds once, are copied
     /// straight into the table; the others are staged and merged.
     fn upsert(&mut self, spec: &TableSpec, rows: &[Row], synced: jiff::Timestamp) -> Result<(), DestinationError> {
-        let hashes: Vec<Option<u64>> = rows.iter().map(|r| keys::row_hash(spec, &r.values)).collect();
         let mut direct = match self.held_keys(spec, rows.len())? {
             None => vec![false; rows.len()],
-            Some(held) => held.admit(&hashes),
+            Some(held) => {
+                let hashes: Vec<Option<u64>> = rows.iter().map(|r| keys::row_hash(spec, &r.values)).collect();
+                held.admit(&hashes)
+            }
         };
         if direct.contains(&true) && !self.copy_new(spec, rows_where(rows, &direct, true), synced)? {
             direct.fill(false);
