@@ -74,8 +74,8 @@ fn sql_type(ty: ColumnType) -> String {
 /// A column's declared type: its [`sql_type`], and text in the primary key collated `"C"`.
 /// Equality, and so what the key identifies, is the same under every deterministic collation
 /// (they compare bytes for it), but the key's index is built and searched by comparing bytes
-/// instead of under the database's locale: building it for 1,000,000 UUIDs takes about 60% of the time.
-/// The price is that `ORDER BY` on the key sorts by code point (docs/performance.md).
+/// instead of under the database's locale: building it for 1,000,000 UUIDs takes about 60% of
+/// the time. The price is that `ORDER BY` on the key sorts by code point (docs/performance.md).
 pub fn declared_type(ty: ColumnType, in_key: bool) -> String {
     match ty {
         ColumnType::Xml | ColumnType::String if in_key => "text COLLATE \"C\"".into(),
