@@ -301,6 +301,73 @@ pub fn a_failed_commit_changes_nothing(h: &mut dyn Harness) {
     );
 }
 
+/// A transaction written in many pieces, alternating between two tables it creates, one of
+/// them growing a column on the way: every row lands once, and the new column is `NULL` in the
+/// rows before it. The same transaction failing at its last piece leaves nothing of the pieces
+/// before, in either table, and the tables are created again by the next one.
+pub fn pieces_of_a_transaction_land_together(h: &mut dyn Harness) {
+    let note = table_spec("note", &[("id", ColumnType::Long), ("text", ColumnType::String)], &[0], None);
+    let mut wide = item();
+    wide.columns.push(ColumnSpec { name: "color".into(), ty: ColumnType::String });
+    let narrow = [item(), note.clone()];
+    let grown = [wide, note];
+    let note_row = |id: i64| Row { values: vec![Value::Int(id), Value::String(format!("n{id}"))], deleted: false };
+    // Six pieces: items 0-9, notes 0-9, items 10-19, notes 10-19, items 20-29 with a color,
+    // notes 20-29. The poisoned last piece is an item whose `updated` is a text, not an instant.
+    let pieces = |poisoned: bool| -> Vec<(&[TableSpec], Segment)> {
+        (0..6)
+            .map(|piece: i64| {
+                let ids = (piece / 2) * 10..(piece / 2) * 10 + 10;
+                let tables: &[TableSpec] = if piece < 4 { &narrow } else { &grown };
+                let segment = match piece % 2 {
+                    0 => Segment::Upserts {
+                        table: 0,
+                        rows: ids
+                            .map(|id| {
+                                let mut row = row(id, &format!("i{id}"), 0);
+                                if piece == 4 {
+                                    row.values.push(Value::String("red".into()));
+                                }
+                                row
+                            })
+                            .collect(),
+                    },
+                    _ if poisoned && piece == 5 => Segment::Upserts {
+                        table: 0,
+                        rows: vec![Row {
+                            values: vec![Value::Int(99), Value::String("x".into()), Value::String("no time".into())],
+                            deleted: false,
+                        }],
+                    },
+                    _ => Segment::Upserts { table: 1, rows: ids.map(note_row).collect() },
+                };
+                (tables, segment)
+            })
+            .collect()
+    };
+    let mut d = h.open();
+    d.begin(jiff::Timestamp::now()).expect("a transaction begins");
+    let written: Vec<bool> =
+        pieces(true).iter().map(|(tables, segment)| d.write(tables, std::slice::from_ref(segment)).is_ok()).collect();
+    assert_eq!(written, [true, true, true, true, true, false], "only the poisoned piece fails");
+    assert_eq!(d.saved_state().expect("readable"), None, "no state from the failed transaction");
+    d.begin(jiff::Timestamp::now()).expect("a transaction begins after a failure");
+    for (tables, segment) in pieces(false) {
+        d.write(tables, std::slice::from_ref(&segment)).unwrap_or_else(|e| panic!("write failed: {e:?}"));
+    }
+    d.commit(&saved(1)).expect("the transaction commits");
+    d.finish().expect("the session finishes");
+    drop(d);
+    let expected: Vec<(i64, String, bool)> = (0..30).map(|id| (id, format!("i{id}"), false)).collect();
+    assert_eq!(items(h), expected, "every item once, none from the failed transaction");
+    let colors: Vec<Option<Value>> = h.rows("item").iter().map(|r| r.record.get("color").cloned()).collect();
+    let mut expected_colors = vec![Some(Value::Null); 20];
+    expected_colors.extend(vec![Some(Value::String("red".into())); 10]);
+    assert_eq!(colors, expected_colors);
+    let notes: Vec<Option<Value>> = h.rows("note").iter().map(|r| r.record.get("text").cloned()).collect();
+    assert_eq!(notes, (0..30).map(|id| Some(Value::String(format!("n{id}")))).collect::<Vec<_>>());
+}
+
 /// A later session replaces the rows an earlier one stored, never repeats them, with single
 /// and composite keys.
 pub fn later_sessions_merge_with_stored_rows(h: &mut dyn Harness) {
@@ -472,7 +539,7 @@ pub fn crash_in_child(child_test: &str, failpoint: &str, location: &Path) -> boo
 /// Every check that needs only a [`Harness`], in order.
 pub fn all(mut fresh: impl FnMut() -> Box<dyn Harness>) {
     type Check = fn(&mut dyn Harness);
-    let checks: [(&str, Check); 15] = [
+    let checks: [(&str, Check); 16] = [
         ("creates_tables_and_saves_state", creates_tables_and_saves_state),
         ("rewriting_a_batch_is_idempotent", rewriting_a_batch_is_idempotent),
         ("duplicates_in_a_batch_keep_the_newest", duplicates_in_a_batch_keep_the_newest),
@@ -483,6 +550,7 @@ pub fn all(mut fresh: impl FnMut() -> Box<dyn Harness>) {
         ("schema_grows", schema_grows),
         ("types_round_trip", types_round_trip),
         ("a_failed_commit_changes_nothing", a_failed_commit_changes_nothing),
+        ("pieces_of_a_transaction_land_together", pieces_of_a_transaction_land_together),
         ("clearing_the_state_keeps_the_data", clearing_the_state_keeps_the_data),
         ("a_state_alone_is_committed", a_state_alone_is_committed),
         ("later_sessions_merge_with_stored_rows", later_sessions_merge_with_stored_rows),

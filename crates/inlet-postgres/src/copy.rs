@@ -39,8 +39,8 @@ pub fn wire_type(ty: ColumnType) -> Type {
 /// An encoder of rows of some columns, each row followed by two fields: a staging table's
 /// `_inlet_seq` (the arrival order) and `_inlet_row_deleted`, or a table's `_inlet_synced` and
 /// `_inlet_deleted`.
-pub struct CopyRows<'a> {
-    columns: Vec<(&'a ColumnSpec, Type)>,
+pub struct CopyRows {
+    columns: Vec<(ColumnSpec, Type)>,
     buf: BytesMut,
     trailer: Trailer,
 }
@@ -53,21 +53,21 @@ enum Trailer {
     SyncedAt(i64),
 }
 
-impl<'a> CopyRows<'a> {
+impl CopyRows {
     /// An encoder for rows of `columns` into a staging table; the header is written.
-    pub fn new(columns: &[&'a ColumnSpec]) -> Self {
+    pub fn new(columns: &[&ColumnSpec]) -> Self {
         Self::with_trailer(columns, Trailer::Sequence(0))
     }
 
     /// An encoder for rows of `columns` into a table, each synced at `synced`.
-    pub fn synced_at(columns: &[&'a ColumnSpec], synced: jiff::Timestamp) -> Self {
+    pub fn synced_at(columns: &[&ColumnSpec], synced: jiff::Timestamp) -> Self {
         Self::with_trailer(columns, Trailer::SyncedAt(postgres_microseconds(synced)))
     }
 
-    fn with_trailer(columns: &[&'a ColumnSpec], trailer: Trailer) -> Self {
+    fn with_trailer(columns: &[&ColumnSpec], trailer: Trailer) -> Self {
         let mut buf = BytesMut::with_capacity(CHUNK + CHUNK / 4);
         buf.put_slice(HEADER);
-        CopyRows { columns: columns.iter().map(|c| (*c, wire_type(c.ty))).collect(), buf, trailer }
+        CopyRows { columns: columns.iter().map(|&c| (c.clone(), wire_type(c.ty))).collect(), buf, trailer }
     }
 
     /// Encodes a row; values past the end of `values` are `NULL`. A value not of its column's
@@ -101,6 +101,12 @@ impl<'a> CopyRows<'a> {
     /// The bytes encoded so far, once they make a chunk.
     pub fn full_chunk(&mut self) -> Option<Bytes> {
         (self.buf.len() >= CHUNK).then(|| self.buf.split().freeze())
+    }
+
+    /// The bytes encoded since the last chunk, however few: a `COPY` left open sends them so
+    /// that the server is not kept waiting for them.
+    pub fn rest(&mut self) -> Option<Bytes> {
+        (!self.buf.is_empty()).then(|| self.buf.split().freeze())
     }
 
     /// The rest of the bytes, with the end-of-data marker.

@@ -12,8 +12,9 @@
 //! ([`Destination::finish`]), or before the first write that is not new rows copied straight
 //! in: building the index once from the loaded rows takes a fraction of inserting every key
 //! into it as it comes (docs/performance.md). Until then the key set alone keeps one row per
-//! key. A session that dies first leaves the table without its key, and the next one adds it
-//! before it writes.
+//! key, and no row can clash with a stored one, so one `COPY` takes the new rows of piece after
+//! piece, left open until another statement must run ([`OpenCopy`]). A session that dies first
+//! leaves the table without its key, and the next one adds it before it writes.
 //!
 //! Types: `boolean`, `smallint`, `integer`, `bigint`, `real`, `double precision`,
 //! `numeric(p,s)`, `date`, `timestamp`, `timestamptz`, `bytea`, `text` (strings and XML, so that
@@ -21,8 +22,10 @@
 //! prints them (`format_type`), so that a table's stored types can be compared with them. Text
 //! in the primary key is collated `"C"` ([`declared_type`]).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::pin::Pin;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, TryStreamExt, pin_mut};
@@ -36,7 +39,7 @@ use inlet_sdk::{ColumnType, Record, State, Value};
 use postgres_types::{ToSql, Type};
 use tokio::runtime::Runtime;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::{Client, CopyInSink, NoTls};
 
 mod copy;
 mod keys;
@@ -180,10 +183,25 @@ impl DeferredKey {
     }
 }
 
+/// A binary `COPY` of new rows into a table this session created, left open from one piece to
+/// the next of a transaction: the server takes in the rows sent while the next piece is hashed
+/// and encoded, instead of waiting out a round of statements for each piece.
+struct OpenCopy {
+    /// The table's name. Growing the table ends the `COPY`, as every other statement does.
+    table: String,
+    sink: Pin<Box<CopyInSink<Bytes>>>,
+    rows: CopyRows,
+}
+
 /// A PostgreSQL database and the schema a connector writes to.
 pub struct PostgresDestination {
+    /// Its one worker sends what the commit thread hands the connection, while that thread
+    /// goes on encoding.
     runtime: Runtime,
+    /// Statements go through [`sql`](Self::sql), which first ends the `COPY` left open.
     client: Client,
+    /// The `COPY` left open, if any ([`OpenCopy`]).
+    open_copy: RefCell<Option<OpenCopy>>,
     server: String,
     schema: String,
     /// Tables as looked up or made in this session.
@@ -203,10 +221,15 @@ impl PostgresDestination {
     /// Connects to `url` and takes the schema's lock; `Busy` if another sync holds it.
     pub fn open(url: &str, schema: &str) -> Result<Self, DestinationError> {
         let server = redact(url);
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
-            DestinationError::new(DestinationErrorKind::Unavailable, "cannot start the PostgreSQL client's runtime")
-                .with_source(e)
-        })?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("inlet-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                DestinationError::new(DestinationErrorKind::Unavailable, "cannot start the PostgreSQL client's runtime")
+                    .with_source(e)
+            })?;
         let (client, connection) = runtime
             .block_on(tokio_postgres::connect(url, NoTls))
             .map_err(failure(DestinationErrorKind::Unavailable, format!("cannot connect to {server}")))?;
@@ -218,6 +241,7 @@ impl PostgresDestination {
         let destination = PostgresDestination {
             runtime,
             client,
+            open_copy: RefCell::new(None),
             server,
             schema: schema.to_owned(),
             known: HashMap::new(),
@@ -261,15 +285,33 @@ impl PostgresDestination {
         format!("{}.{}", quote(&self.schema), quote(table))
     }
 
+    /// The client, for a statement: the `COPY` left open, if any, is ended first.
+    fn sql(&self) -> Result<&Client, DestinationError> {
+        self.end_copy()?;
+        Ok(&self.client)
+    }
+
+    /// Ends the `COPY` left open, if any: the server takes its last rows.
+    fn end_copy(&self) -> Result<(), DestinationError> {
+        let Some(OpenCopy { table, mut sink, rows, .. }) = self.open_copy.borrow_mut().take() else { return Ok(()) };
+        self.runtime
+            .block_on(async {
+                sink.send(rows.finish()).await?;
+                sink.as_mut().finish().await
+            })
+            .map(drop)
+            .map_err(write_error(format!("cannot copy rows into {}", self.target(&table))))
+    }
+
     fn execute(&self, sql: &str, what: &str) -> Result<(), DestinationError> {
-        self.runtime.block_on(self.client.batch_execute(sql)).map_err(write_error(what))
+        self.runtime.block_on(self.sql()?.batch_execute(sql)).map_err(write_error(what))
     }
 
     /// The names and types of `table`'s columns, in order; none if it does not exist.
     fn stored_columns(&self, table: &str) -> Result<Vec<(String, String)>, DestinationError> {
         let rows = self
             .runtime
-            .block_on(self.client.query(
+            .block_on(self.sql()?.query(
                 "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute \
                  WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
                 &[&self.target(table)],
@@ -337,7 +379,7 @@ impl PostgresDestination {
     /// Whether `target` (qualified and quoted) has a primary key.
     fn has_primary_key(&self, target: &str) -> Result<bool, DestinationError> {
         self.runtime
-            .block_on(self.client.query_one(
+            .block_on(self.sql()?.query_one(
                 "SELECT EXISTS (SELECT FROM pg_index WHERE indrelid = to_regclass($1) AND indisprimary)",
                 &[&target],
             ))
@@ -356,7 +398,7 @@ impl PostgresDestination {
         );
         let add = format!("ALTER TABLE {target} ADD PRIMARY KEY ({})", key.columns);
         self.execute("SAVEPOINT inlet_key", "cannot set a savepoint")?;
-        match self.runtime.block_on(self.client.batch_execute(&add)) {
+        match self.runtime.block_on(self.sql()?.batch_execute(&add)) {
             Ok(()) => return self.execute("RELEASE SAVEPOINT inlet_key", "cannot release a savepoint"),
             Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
                 tracing::warn!(
@@ -404,15 +446,15 @@ impl PostgresDestination {
     /// of `columns`, then the two fields `trailer` names.
     fn copy<'a>(
         &self,
+        client: &Client,
         table: &str,
         columns: &[&ColumnSpec],
-        (mut encoded, trailer): (CopyRows<'_>, [&str; 2]),
+        (mut encoded, trailer): (CopyRows, [&str; 2]),
         rows: impl Iterator<Item = (&'a [Value], bool)>,
     ) -> Result<(), CopyFailure> {
-        let names: Vec<String> = columns.iter().map(|c| quote(&c.name)).chain(trailer.map(str::to_owned)).collect();
-        let sql = format!("COPY {table} ({}) FROM STDIN (FORMAT binary)", names.join(", "));
+        let sql = copy_statement(table, columns, trailer);
         self.runtime.block_on(async {
-            let sink = self.client.copy_in::<_, Bytes>(&sql).await?;
+            let sink = client.copy_in::<_, Bytes>(&sql).await?;
             pin_mut!(sink);
             for (values, deleted) in rows {
                 encoded.push(values, deleted).map_err(CopyFailure::Row)?;
@@ -435,7 +477,7 @@ impl PostgresDestination {
     ) -> Result<(), DestinationError> {
         let table = format!("pg_temp.{}", quote(stage));
         let encoded = CopyRows::new(columns);
-        self.copy(&table, columns, (encoded, ["_inlet_seq", "_inlet_row_deleted"]), rows)
+        self.copy(self.sql()?, &table, columns, (encoded, ["_inlet_seq", "_inlet_row_deleted"]), rows)
             .map_err(|e| e.into_destination_error(&table))
     }
 
@@ -452,7 +494,7 @@ impl PostgresDestination {
         let encoded = CopyRows::synced_at(&all, synced);
         let target = self.target(&spec.name);
         self.execute("SAVEPOINT inlet_new_rows", "cannot set a savepoint")?;
-        match self.copy(&target, &all, (encoded, [columns::SYNCED, columns::DELETED]), rows) {
+        match self.copy(self.sql()?, &target, &all, (encoded, [columns::SYNCED, columns::DELETED]), rows) {
             Ok(()) => self.execute("RELEASE SAVEPOINT inlet_new_rows", "cannot release a savepoint").map(|()| true),
             Err(CopyFailure::Server(e)) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
                 tracing::debug!("a key of {target} was written by another client; merging the rows instead");
@@ -460,6 +502,47 @@ impl PostgresDestination {
             }
             Err(e) => Err(e.into_destination_error(&target)),
         }
+    }
+
+    /// Copies rows whose keys the table certainly lacks into a table still without its primary
+    /// key, where none can clash, through the `COPY` left open for it (opened if none is).
+    fn stream_new<'a>(
+        &self,
+        spec: &TableSpec,
+        rows: impl Iterator<Item = (&'a [Value], bool)>,
+        synced: jiff::Timestamp,
+    ) -> Result<(), DestinationError> {
+        let target = self.target(&spec.name);
+        let open = self.open_copy.borrow().as_ref().is_some_and(|o| o.table == spec.name);
+        if !open {
+            let all: Vec<&ColumnSpec> = spec.columns.iter().collect();
+            let sql = copy_statement(&target, &all, [columns::SYNCED, columns::DELETED]);
+            let sink = self
+                .runtime
+                .block_on(self.sql()?.copy_in::<_, Bytes>(&sql))
+                .map_err(write_error(format!("cannot copy rows into {target}")))?;
+            *self.open_copy.borrow_mut() = Some(OpenCopy {
+                table: spec.name.clone(),
+                sink: Box::pin(sink),
+                rows: CopyRows::synced_at(&all, synced),
+            });
+        }
+        let mut slot = self.open_copy.borrow_mut();
+        let OpenCopy { sink, rows: encoded, .. } = slot.as_mut().expect("opened above");
+        self.runtime
+            .block_on(async {
+                for (values, deleted) in rows {
+                    encoded.push(values, deleted).map_err(CopyFailure::Row)?;
+                    if let Some(chunk) = encoded.full_chunk() {
+                        sink.send(chunk).await?;
+                    }
+                }
+                if let Some(rest) = encoded.rest() {
+                    sink.send(rest).await?;
+                }
+                Ok(())
+            })
+            .map_err(|e: CopyFailure| e.into_destination_error(&target))
     }
 
     /// The hashes of the keys `spec`'s table holds, read from the table the first time, unless
@@ -483,17 +566,18 @@ impl PostgresDestination {
             let sql = format!("SELECT count(*) FROM (SELECT FROM {target} LIMIT $1) t");
             let stored: i64 = self
                 .runtime
-                .block_on(self.client.query_one(&sql, &[&enough]))
+                .block_on(self.sql()?.query_one(&sql, &[&enough]))
                 .map_err(write_error(format!("cannot count the rows of {target}")))?
                 .get(0);
             if !worth_reading_keys(upserted, stored.unsigned_abs(), KEYS_READ_AT) {
                 return Ok(None);
             }
             let sql = format!("SELECT {} FROM {target}", key_list(spec));
+            let client = self.sql()?;
             let hashes = self
                 .runtime
                 .block_on(async {
-                    let rows = self.client.query_raw(&sql, std::iter::empty::<i32>()).await?;
+                    let rows = client.query_raw(&sql, std::iter::empty::<i32>()).await?;
                     pin_mut!(rows);
                     let mut hashes = Vec::new();
                     while let Some(row) = rows.try_next().await? {
@@ -518,7 +602,10 @@ impl PostgresDestination {
                 held.admit(&hashes)
             }
         };
-        if direct.contains(&true) && !self.copy_new(spec, rows_where(rows, &direct, true), synced)? {
+        let keyless = self.known.get(&spec.name).is_some_and(|t| t.deferred_key.is_some());
+        if keyless && direct.contains(&true) {
+            self.stream_new(spec, rows_where(rows, &direct, true), synced)?;
+        } else if direct.contains(&true) && !self.copy_new(spec, rows_where(rows, &direct, true), synced)? {
             direct.fill(false);
         }
         if direct.contains(&false) {
@@ -554,7 +641,7 @@ impl PostgresDestination {
             guard = merge.guard,
         );
         self.runtime
-            .block_on(self.client.execute(&sql, &[&synced]))
+            .block_on(self.sql()?.execute(&sql, &[&synced]))
             .map_err(write_error(format!("cannot merge rows into {target}")))?;
         Ok(())
     }
@@ -579,7 +666,7 @@ impl PostgresDestination {
             matches = key_matches(spec, "t", "k"),
         );
         self.runtime
-            .block_on(self.client.execute(&sql, &[&synced]))
+            .block_on(self.sql()?.execute(&sql, &[&synced]))
             .map_err(write_error(format!("cannot mark rows of {target} deleted")))?;
         Ok(())
     }
@@ -608,7 +695,7 @@ impl PostgresDestination {
             params.extend(spec.primary_key.iter().zip(&patch.key).map(|(&k, v)| sql_value(v, spec.columns[k].ty)));
             let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
             self.runtime
-                .block_on(self.client.execute(&sql, &refs))
+                .block_on(self.sql()?.execute(&sql, &refs))
                 .map_err(write_error(format!("cannot update a row of {target}")))?;
         }
         Ok(())
@@ -636,7 +723,7 @@ impl PostgresDestination {
                         synced = columns::SYNCED
                     );
                     self.runtime
-                        .block_on(self.client.execute(&sql, &[&synced]))
+                        .block_on(self.sql()?.execute(&sql, &[&synced]))
                         .map_err(write_error(format!("cannot truncate {target}")))?;
                 }
             }
@@ -655,7 +742,7 @@ impl PostgresDestination {
         );
         let json = state.state.to_json();
         self.runtime
-            .block_on(self.client.execute(&sql, &[&state.connector, &json, &synced]))
+            .block_on(self.sql()?.execute(&sql, &[&state.connector, &json, &synced]))
             .map_err(write_error("cannot save the state"))?;
         Ok(())
     }
@@ -668,6 +755,8 @@ impl PostgresDestination {
     /// Passes `result` on; on an error, first rolls back the open transaction.
     fn or_roll_back<T>(&mut self, result: Result<T, DestinationError>) -> Result<T, DestinationError> {
         if result.is_err() {
+            // Dropped unfinished, the `COPY` left open is abandoned.
+            self.open_copy.get_mut().take();
             let _ = self.runtime.block_on(self.client.batch_execute("ROLLBACK"));
             self.synced = None;
             // Tables and staging created by the failed transaction are gone with it.
@@ -683,8 +772,10 @@ impl Destination for PostgresDestination {
         format!("PostgreSQL {}, schema {}", self.server, self.schema)
     }
 
-    /// Each piece is a `COPY` whose end waits for the server to take every row: pieces of
-    /// 3,125 rows made loading 1,000,000 users a fifth slower than pieces of 12,500.
+    /// Each piece into a table that has its key is a `COPY` whose end waits for the server to
+    /// take every row: with a `COPY` a piece, pieces of 3,125 rows made loading 1,000,000 users a
+    /// fifth slower than pieces of 12,500. (A first load, whose pieces share one `COPY`, takes
+    /// the same time with either.)
     fn piece_rows(&self) -> usize {
         12_500
     }
@@ -693,7 +784,7 @@ impl Destination for PostgresDestination {
         let table = format!("{}.{}", quote(&self.schema), quote(columns::STATE_TABLE));
         let exists: Option<String> = self
             .runtime
-            .block_on(self.client.query_one("SELECT to_regclass($1)::text", &[&table]))
+            .block_on(self.sql()?.query_one("SELECT to_regclass($1)::text", &[&table]))
             .map_err(failure(DestinationErrorKind::Unavailable, "cannot read the catalog"))?
             .get(0);
         if exists.is_none() {
@@ -701,7 +792,7 @@ impl Destination for PostgresDestination {
         }
         let row = self
             .runtime
-            .block_on(self.client.query_opt(&format!("SELECT connector, state FROM {table} WHERE id = 1"), &[]))
+            .block_on(self.sql()?.query_opt(&format!("SELECT connector, state FROM {table} WHERE id = 1"), &[]))
             .map_err(failure(DestinationErrorKind::Unavailable, "cannot read the saved state"))?;
         let Some(row) = row else { return Ok(None) };
         let state = State::from_json(row.get::<_, serde_json::Value>(1))
@@ -776,7 +867,7 @@ impl PostgresDestination {
         let target = self.target(table);
         let keys: Vec<String> = self
             .runtime
-            .block_on(self.client.query(
+            .block_on(self.sql()?.query(
                 "SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
                  WHERE i.indrelid = to_regclass($1) AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)",
                 &[&target],
@@ -789,7 +880,7 @@ impl PostgresDestination {
         let sql = format!("SELECT * FROM {target} ORDER BY {order}");
         let rows = self
             .runtime
-            .block_on(self.client.query(&sql, &[]))
+            .block_on(self.sql()?.query(&sql, &[]))
             .map_err(failure(DestinationErrorKind::Unavailable, format!("cannot read {table}")))?;
         Ok(rows
             .iter()
@@ -826,6 +917,12 @@ impl PostgresDestination {
         self.upserted.clear();
         self.execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote(&self.schema)), "cannot drop the schema")
     }
+}
+
+/// `COPY` of `columns` and the two fields of `trailer` into `table` (qualified and quoted).
+fn copy_statement(table: &str, columns: &[&ColumnSpec], trailer: [&str; 2]) -> String {
+    let names: Vec<String> = columns.iter().map(|c| quote(&c.name)).chain(trailer.map(str::to_owned)).collect();
+    format!("COPY {table} ({}) FROM STDIN (FORMAT binary)", names.join(", "))
 }
 
 /// Why a `COPY` failed.
