@@ -86,8 +86,11 @@ async fn killed_at_random(warehouse: Warehouse, strategy: &str, keys: &str, seed
         };
         if finished.is_none() {
             child.start_kill().unwrap();
-            assert!(!child.wait().await.unwrap().success());
-            kills += 1;
+            // A sync of one request may end between the last look and the kill: it then
+            // counts as finished, not killed.
+            if !child.wait().await.unwrap().success() {
+                kills += 1;
+            }
             assert_state_claims_only_committed_rows(&world, strategy);
         }
     }
