@@ -293,7 +293,7 @@ impl PostgresDestination {
 
     /// Ends the `COPY` left open, if any: the server takes its last rows.
     fn end_copy(&self) -> Result<(), DestinationError> {
-        let Some(OpenCopy { table, mut sink, rows, .. }) = self.open_copy.borrow_mut().take() else { return Ok(()) };
+        let Some(OpenCopy { table, mut sink, rows }) = self.open_copy.borrow_mut().take() else { return Ok(()) };
         self.runtime
             .block_on(async {
                 sink.send(rows.finish()).await?;
