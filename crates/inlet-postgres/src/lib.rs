@@ -143,8 +143,15 @@ fn failure(
 ) -> impl FnOnce(tokio_postgres::Error) -> DestinationError {
     let what = what.into();
     move |e| {
-        let detail =
-            e.as_db_error().map_or_else(|| e.to_string(), |db| format!("{}: {}", db.code().code(), db.message()));
+        // The server's context names what it was doing: for a refused row of a `COPY`, the
+        // table, the row's line and the column.
+        let detail = e.as_db_error().map_or_else(
+            || e.to_string(),
+            |db| {
+                let context = db.where_().map(|w| format!(" ({w})")).unwrap_or_default();
+                format!("{}: {}{context}", db.code().code(), db.message())
+            },
+        );
         DestinationError::new(kind, format!("{what}: {detail}")).with_source(e)
     }
 }

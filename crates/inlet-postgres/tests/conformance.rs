@@ -335,3 +335,39 @@ fn a_text_key_of_the_database_collation_still_takes_merges_and_deletes() {
         stored.iter().map(|r| [r.get(0).unwrap(), r.get(1).unwrap(), r.get(2).unwrap()]).collect();
     assert_eq!(stored, [["a", "newer a", "false"], ["b", "stored b", "true"], ["c", "new c", "false"]]);
 }
+
+/// Text holding a NUL, which PostgreSQL cannot store, fails the transaction whole, even when
+/// its row went into a `COPY` left open across pieces and the server's refusal comes later:
+/// the error names the table, the column and the row's line, and neither the rows before it
+/// nor the state are committed.
+#[test]
+fn text_postgres_refuses_fails_its_transaction_whole_and_names_the_column() {
+    let postgres = Postgres::new();
+    let mut destination = postgres.reader();
+    upsert(&mut destination, &[(1, "a")]);
+    let updated = Value::Timestamp("2026-11-30T00:00:00Z".parse().unwrap());
+    let row = |id: i64, name: &str| Row {
+        values: vec![Value::Int(id), Value::String(name.into()), updated.clone()],
+        deleted: false,
+    };
+    destination.begin(jiff::Timestamp::now()).unwrap();
+    let pieces = [vec![row(2, "b")], vec![row(3, "nul \0 inside")], vec![row(4, "d")]];
+    let mut failure = None;
+    for piece in pieces {
+        if let Err(e) = destination.write(&[item()], &[Segment::Upserts { table: 0, rows: piece }]) {
+            failure = Some(e);
+            break;
+        }
+    }
+    let state = SavedState { connector: "failed".into(), state: State::new() };
+    let failure = match failure {
+        Some(e) => e,
+        None => destination.commit(&state).expect_err("the NUL is refused by the commit at the latest"),
+    };
+    let message = failure.to_string();
+    assert!(message.contains("item") && message.contains("column name") && message.contains("line"), "{message}");
+    assert_eq!(destination.saved_state().unwrap().map(|s| s.connector), Some("test".into()), "the earlier state");
+    upsert(&mut destination, &[(5, "e")]);
+    drop(destination);
+    assert_names(&postgres, &[("1", "\"a\""), ("5", "\"e\"")]);
+}
