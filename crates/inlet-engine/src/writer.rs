@@ -232,14 +232,7 @@ impl Writer {
         let segment = match change {
             Change::Upsert { table, record } => {
                 let table = self.tables.table(&table)?;
-                let row = Row { values: self.tables.row(table, record)?, deleted: false };
-                // Most changes are upserts in runs: the row joins the run without a segment
-                // of its own.
-                match pending.segments.last_mut() {
-                    Some(Segment::Upserts { table: t, rows }) if *t == table => rows.push(row),
-                    _ => pending.segments.push(Segment::Upserts { table, rows: vec![row] }),
-                }
-                return Ok(());
+                Segment::Upserts { table, rows: vec![Row { values: self.tables.row(table, record)?, deleted: false }] }
             }
             Change::Update { table, record } => {
                 let table = self.tables.table(&table)?;
