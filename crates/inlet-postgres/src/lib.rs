@@ -463,12 +463,7 @@ impl PostgresDestination {
         self.runtime.block_on(async {
             let sink = client.copy_in::<_, Bytes>(&sql).await?;
             pin_mut!(sink);
-            for (values, deleted) in rows {
-                encoded.push(values, deleted).map_err(CopyFailure::Row)?;
-                if let Some(chunk) = encoded.full_chunk() {
-                    sink.send(chunk).await?;
-                }
-            }
+            send_rows(sink.as_mut(), &mut encoded, rows).await?;
             sink.send(encoded.finish()).await?;
             sink.finish().await?;
             Ok(())
@@ -538,12 +533,7 @@ impl PostgresDestination {
         let OpenCopy { sink, rows: encoded, .. } = slot.as_mut().expect("opened above");
         self.runtime
             .block_on(async {
-                for (values, deleted) in rows {
-                    encoded.push(values, deleted).map_err(CopyFailure::Row)?;
-                    if let Some(chunk) = encoded.full_chunk() {
-                        sink.send(chunk).await?;
-                    }
-                }
+                send_rows(sink.as_mut(), encoded, rows).await?;
                 if let Some(rest) = encoded.rest() {
                     sink.send(rest).await?;
                 }
@@ -609,11 +599,12 @@ impl PostgresDestination {
                 held.admit(&hashes)
             }
         };
-        let keyless = self.known.get(&spec.name).is_some_and(|t| t.deferred_key.is_some());
-        if keyless && direct.contains(&true) {
-            self.stream_new(spec, rows_where(rows, &direct, true), synced)?;
-        } else if direct.contains(&true) && !self.copy_new(spec, rows_where(rows, &direct, true), synced)? {
-            direct.fill(false);
+        if direct.contains(&true) {
+            if self.known.get(&spec.name).is_some_and(|t| t.deferred_key.is_some()) {
+                self.stream_new(spec, rows_where(rows, &direct, true), synced)?;
+            } else if !self.copy_new(spec, rows_where(rows, &direct, true), synced)? {
+                direct.fill(false);
+            }
         }
         if direct.contains(&false) {
             self.keyed(&spec.name)?;
@@ -924,6 +915,22 @@ impl PostgresDestination {
         self.upserted.clear();
         self.execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote(&self.schema)), "cannot drop the schema")
     }
+}
+
+/// Encodes `rows` and sends them into `sink` a full chunk at a time; the bytes short of a chunk
+/// stay in `encoded`.
+async fn send_rows<'a>(
+    mut sink: Pin<&mut CopyInSink<Bytes>>,
+    encoded: &mut CopyRows,
+    rows: impl Iterator<Item = (&'a [Value], bool)>,
+) -> Result<(), CopyFailure> {
+    for (values, deleted) in rows {
+        encoded.push(values, deleted).map_err(CopyFailure::Row)?;
+        if let Some(chunk) = encoded.full_chunk() {
+            sink.send(chunk).await?;
+        }
+    }
+    Ok(())
 }
 
 /// `COPY` of `columns` and the two fields of `trailer` into `table` (qualified and quoted).
