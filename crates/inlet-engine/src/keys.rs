@@ -60,8 +60,6 @@ pub fn worth_reading_keys(staged: usize, stored: u64, stored_per_staged: u64) ->
 pub struct KeyHashes {
     /// The long run: each chunk sorted and below the next one, every one but the last full.
     settled: Vec<Vec<u64>>,
-    /// Hashes in `settled`.
-    settled_len: usize,
     /// Added since the last merge into `settled`, sorted; at most an eighth as many, or a few
     /// thousand while `settled` is short.
     recent: Vec<u64>,
@@ -79,11 +77,7 @@ impl KeyHashes {
     pub fn from_unsorted(mut hashes: Vec<u64>) -> Self {
         hashes.sort_unstable();
         hashes.dedup();
-        KeyHashes {
-            settled: hashes.chunks(CHUNK).map(<[u64]>::to_vec).collect(),
-            settled_len: hashes.len(),
-            recent: Vec::new(),
-        }
+        KeyHashes { settled: hashes.chunks(CHUNK).map(<[u64]>::to_vec).collect(), recent: Vec::new() }
     }
 
     /// Whether a key with hash `hash` may be in the table.
@@ -117,15 +111,20 @@ impl KeyHashes {
             }
         }
         merge_into(&mut self.recent, added);
-        if self.recent.len() > RECENT_FLOOR.max(self.settled_len / RECENT_SHARE) {
+        if self.recent.len() > RECENT_FLOOR.max(self.settled_len() / RECENT_SHARE) {
             self.settle();
         }
         new
     }
 
+    /// Hashes in `settled`: its chunks are full but the last.
+    fn settled_len(&self) -> usize {
+        self.settled.last().map_or(0, |last| (self.settled.len() - 1) * CHUNK + last.len())
+    }
+
     /// Merges `recent` into `settled`, chunk by chunk: each old chunk is freed once merged.
     fn settle(&mut self) {
-        let mut merged = Vec::with_capacity((self.settled_len + self.recent.len()).div_ceil(CHUNK));
+        let mut merged = Vec::with_capacity((self.settled_len() + self.recent.len()).div_ceil(CHUNK));
         let mut out = Vec::with_capacity(CHUNK);
         let mut push = |hash: u64, out: &mut Vec<u64>| {
             out.push(hash);
@@ -146,7 +145,6 @@ impl KeyHashes {
         if !out.is_empty() {
             merged.push(out);
         }
-        self.settled_len += self.recent.len();
         self.settled = merged;
         self.recent.clear();
     }
@@ -154,7 +152,7 @@ impl KeyHashes {
     /// How many hashes the set holds.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.settled_len + self.recent.len()
+        self.settled_len() + self.recent.len()
     }
 }
 
@@ -245,7 +243,7 @@ mod tests {
         for run in [set.settled.concat(), set.recent.clone()] {
             assert!(run.windows(2).all(|w| w[0] < w[1]), "each run stays sorted without repeats");
         }
-        assert!(set.settled_len > 1_000 && set.recent.len() <= RECENT_FLOOR, "the short run was merged");
+        assert!(set.settled_len() > 1_000 && set.recent.len() <= RECENT_FLOOR, "the short run was merged");
         assert!(inserted.iter().all(|h| set.may_hold(*h)));
         assert!(spread(1_000_000, 1_000).iter().all(|h| !set.may_hold(*h)));
     }
@@ -258,13 +256,13 @@ mod tests {
             let hashes = spread(round * 1_000_000, 3_125);
             inserted.extend(&hashes);
             assert!(set.admit(&piece(&hashes)).iter().all(|new| *new), "round {round}: new keys");
-            assert!(set.recent.len() <= RECENT_FLOOR.max(set.settled_len / RECENT_SHARE), "round {round}");
+            assert!(set.recent.len() <= RECENT_FLOOR.max(set.settled_len() / RECENT_SHARE), "round {round}");
         }
-        assert!(set.settled_len > 100_000, "the short run was merged into the long one");
+        assert!(set.settled_len() > 100_000, "the short run was merged into the long one");
         assert!(!set.recent.is_empty(), "and started again");
         assert_eq!(set.all(), inserted.iter().copied().collect::<Vec<_>>());
         let long = set.settled.concat();
-        assert!(long.windows(2).all(|w| w[0] < w[1]) && long.len() == set.settled_len);
+        assert!(long.windows(2).all(|w| w[0] < w[1]) && long.len() == set.settled_len());
         assert!(set.settled.len() > 2 && set.settled.iter().rev().skip(1).all(|c| c.len() == CHUNK), "full chunks");
         // Stored keys of either run and of two chunks, a key new to both, a key the piece holds twice.
         let (first_chunk, second_chunk, from_recent) = (set.settled[0][500], set.settled[1][3], set.recent[7]);
