@@ -1,5 +1,7 @@
 //! The `user` table of the seeds, and the checks a record passes before it is emitted.
 
+use std::borrow::Cow;
+
 use inlet_sdk::{ColumnType, Record, Table, Value};
 
 use crate::source::BodyError;
@@ -26,31 +28,36 @@ pub fn user_table() -> Table {
 pub struct Row {
     /// The record as received, its declared columns converted to their types.
     pub record: Record,
-    /// Its `id`, as text.
-    pub id: String,
     /// Its `updatedAt`, in seconds since the epoch.
     pub updated_at: i64,
     /// It is a tombstone: `deletedAt` is set.
     pub deleted: bool,
 }
 
-/// Checks `record` against `table` and reads its id and `updatedAt`. A failure makes the
+impl Row {
+    /// Its `id`, as text; read from the record when asked, as most rows are never asked.
+    pub fn id(&self) -> Cow<'_, str> {
+        match self.record.get("id") {
+            Some(Value::String(s)) => Cow::Borrowed(s),
+            Some(other) => Cow::Owned(other.to_string()),
+            None => Cow::Borrowed(""),
+        }
+    }
+}
+
+/// Checks `record` against `table` and reads its `updatedAt`. A failure makes the
 /// whole response unusable (it is retried, then fails the sync), so that a bad record is
 /// never half-written.
 pub fn check(table: &Table, mut record: Record) -> Result<Row, BodyError> {
     table.conform(&mut record).map_err(|e| format!("a record does not fit: {e}"))?;
-    let id = match record.get("id") {
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-        None => return Err("a record has no `id`".into()),
-    };
+    let Some(id) = record.get("id") else { return Err("a record has no `id`".into()) };
     // `updatedAt` is declared UTC_DATETIME: conformed, it is an instant.
     let updated_at = match record.get("updatedAt") {
         Some(Value::Timestamp(at)) => at.as_second(),
         _ => return Err(format!("record {id}: `updatedAt` is missing")),
     };
     let deleted = record.get("deletedAt").is_some_and(|v| !v.is_null());
-    Ok(Row { record, id, updated_at, deleted })
+    Ok(Row { record, updated_at, deleted })
 }
 
 /// Checks every record of a response.
@@ -70,7 +77,7 @@ mod tests {
             .with("updatedAt", "2026-01-01T00:00:05Z")
             .with("createdAt", "2026-01-01T00:00:00Z");
         let row = check(&table, good).unwrap();
-        assert_eq!((row.id.as_str(), row.updated_at, row.deleted), ("u1", 1_767_225_605, false));
+        assert_eq!((&*row.id(), row.updated_at, row.deleted), ("u1", 1_767_225_605, false));
         let tomb = Record::new()
             .with("id", "u2")
             .with("updatedAt", "2026-01-01T00:00:05Z")

@@ -231,11 +231,12 @@ impl ColumnType {
                 s.trim().parse().map_err(|_| fail(&value, Some("expected YYYY-MM-DDTHH:MM:SS[.fff]".into())))?,
             ),
             (ColumnType::UtcDateTime, Value::Timestamp(_)) => value,
-            (ColumnType::UtcDateTime, Value::String(s)) => {
-                Value::Timestamp(s.trim().parse().map_err(|_| {
+            (ColumnType::UtcDateTime, Value::String(s)) => match plain_utc_instant(s) {
+                Some(instant) => Value::Timestamp(instant),
+                None => Value::Timestamp(s.trim().parse().map_err(|_| {
                     fail(&value, Some("expected an RFC 3339 instant such as 2024-01-15T10:30:00Z".into()))
-                })?)
-            }
+                })?),
+            },
             (ColumnType::Binary, Value::Bytes(_)) => value,
             (ColumnType::Binary, Value::String(s)) => Value::Bytes(
                 base64::engine::general_purpose::STANDARD
@@ -359,8 +360,14 @@ impl Table {
                 Some(_) => {}
             }
         }
+        // Sources mostly send the columns in the order they are declared.
+        let mut hint = 0;
         for column in &self.columns {
-            if let Some(value) = record.get_mut(&column.name) {
+            if let Some(value) = record.get_mut_from(&column.name, &mut hint) {
+                // Text in a text column, the most common case, is already what `convert` returns.
+                if matches!((column.ty, &*value), (ColumnType::String, Value::String(_))) {
+                    continue;
+                }
                 *value = column
                     .ty
                     .convert(std::mem::replace(value, Value::Null))
@@ -369,6 +376,40 @@ impl Table {
         }
         Ok(())
     }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, the form most APIs send instants in (the seeds' API sends no other),
+/// read without the general parser, which took a tenth of the time spent parsing a page of
+/// users. `None` for any other form (offsets, fractions, a leap second, surrounding spaces) or
+/// an invalid date: those are left to that parser, which gives the same instant or the error.
+fn plain_utc_instant(text: &str) -> Option<jiff::Timestamp> {
+    let b = text.as_bytes();
+    if b.len() != 20
+        || [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'Z')].iter().any(|&(i, c)| b[i] != c)
+    {
+        return None;
+    }
+    let number = |at: usize, len: usize| {
+        b[at..at + len]
+            .iter()
+            .try_fold(0_i64, |n, &digit| digit.is_ascii_digit().then(|| n * 10 + i64::from(digit - b'0')))
+    };
+    let (year, month, day) = (number(0, 4)?, number(5, 2)?, number(8, 2)?);
+    let (hour, minute, second) = (number(11, 2)?, number(14, 2)?, number(17, 2)?);
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    // Checks the day against its month and year.
+    jiff::civil::Date::new(i16::try_from(year).ok()?, i8::try_from(month).ok()?, i8::try_from(day).ok()?).ok()?;
+    // Days since 1970-01-01 of a proleptic Gregorian date, counted in 400-year eras from
+    // 0000-03-01 (H. Hinnant's `days_from_civil`).
+    let shifted = if month <= 2 { year - 1 } else { year };
+    let era = shifted.div_euclid(400);
+    let year_of_era = shifted - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    jiff::Timestamp::from_second(days * 86_400 + hour * 3_600 + minute * 60 + second).ok()
 }
 
 #[cfg(test)]
@@ -451,5 +492,84 @@ mod tests {
         assert_eq!(conformed.get("id"), ok.get("id"), "undeclared columns are left as they are");
         assert!(Table::new("t").check().unwrap_err().contains("no primary key"));
         assert!(user.clone().version_column("nope").check().is_err());
+    }
+
+    #[test]
+    fn plain_instants_read_as_the_general_parser_reads_them() {
+        let general = |text: &str| text.trim().parse::<jiff::Timestamp>().ok();
+        let mut seed = 0x5eed_u64;
+        let mut texts: Vec<String> = (0..20_000)
+            .map(|_| {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                // Instants from year 1 to 9999, as the API formats them.
+                let second = (seed >> 20) as i64 % 315_500_000_000 - 62_135_000_000;
+                jiff::Timestamp::from_second(second).unwrap().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+            })
+            .collect();
+        texts.extend(
+            [
+                "1970-01-01T00:00:00Z",
+                "1969-12-31T23:59:59Z",
+                "2000-02-29T12:00:00Z",
+                "2024-02-29T23:59:59Z",
+                "2026-12-31T23:59:59Z",
+                "0001-01-01T00:00:00Z",
+                "9999-12-30T00:00:00Z",
+                "9999-12-31T23:59:59Z",
+                "0000-01-01T00:00:00Z",
+                "1900-02-29T00:00:00Z",
+                "2023-02-29T00:00:00Z",
+                "2026-04-31T00:00:00Z",
+                "2026-13-01T00:00:00Z",
+                "2026-00-10T00:00:00Z",
+                "2026-01-01T24:00:00Z",
+                "2026-01-01T23:60:00Z",
+                "2026-12-31T23:59:60Z",
+                "2026-01-01t00:00:00z",
+                "2026-01-01 00:00:00Z",
+                "2026-01-01T00:00:00+00:00",
+                "2026-01-01T00:00:00.5Z",
+                " 2026-01-01T00:00:00Z",
+                "2026-01-0aT00:00:00Z",
+                "+2026-01-01T00:00:0Z",
+            ]
+            .map(String::from),
+        );
+        for text in &texts {
+            if let Some(fast) = plain_utc_instant(text) {
+                assert_eq!(Some(fast), general(text), "{text}");
+            }
+            assert_eq!(
+                ColumnType::UtcDateTime.convert(text.as_str().into()).ok(),
+                general(text).map(Value::Timestamp),
+                "{text}"
+            );
+        }
+        let fast = texts.iter().filter(|t| plain_utc_instant(t).is_some()).count();
+        assert!(fast >= 20_005, "the plain form takes the fast path ({fast} did)");
+    }
+
+    #[test]
+    fn columns_conform_in_any_order_and_missing_ones_stay_missing() {
+        let table = Table::new("t")
+            .primary_key(["id"])
+            .column("id", ColumnType::Long)
+            .column("gone", ColumnType::Boolean)
+            .column("at", ColumnType::UtcDateTime)
+            .column("n", ColumnType::Double);
+        let at: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        for json in [
+            r#"{"id": "7", "at": "2026-01-01T00:00:00Z", "n": "1.5", "x": "kept"}"#,
+            r#"{"n": "1.5", "x": "kept", "at": "2026-01-01T00:00:00Z", "id": "7"}"#,
+            r#"{"x": "kept", "at": "2026-01-01T00:00:00Z", "id": "7", "n": "1.5"}"#,
+        ] {
+            let mut record: Record = serde_json::from_str(json).unwrap();
+            table.conform(&mut record).unwrap();
+            assert_eq!(record.get("id"), Some(&Value::Int(7)), "{json}");
+            assert_eq!(record.get("at"), Some(&Value::Timestamp(at)), "{json}");
+            assert_eq!(record.get("n"), Some(&Value::Float(1.5)), "{json}");
+            assert_eq!(record.get("x"), Some(&Value::String("kept".into())), "{json}");
+            assert_eq!((record.get("gone"), record.len()), (None, 4), "{json}");
+        }
     }
 }

@@ -166,6 +166,17 @@ impl Record {
         self.fields.iter_mut().find(|(c, _)| &**c == column).map(|(_, v)| v)
     }
 
+    /// The value of `column`, looked for first at position `*hint`, which is then moved past
+    /// it: columns asked for in the order the record holds them cost one comparison each.
+    pub(crate) fn get_mut_from(&mut self, column: &str, hint: &mut usize) -> Option<&mut Value> {
+        let at = match self.fields.get(*hint) {
+            Some((c, _)) if &**c == column => *hint,
+            _ => self.fields.iter().position(|(c, _)| &**c == column)?,
+        };
+        *hint = at + 1;
+        Some(&mut self.fields[at].1)
+    }
+
     /// Removes `column` and returns its value.
     pub fn remove(&mut self, column: &str) -> Option<Value> {
         let at = self.fields.iter().position(|(c, _)| &**c == column)?;
@@ -215,7 +226,14 @@ impl IntoIterator for Record {
 thread_local! {
     /// Names are looked up for every field of every record parsed: with a fast hash, not SipHash.
     static NAMES: RefCell<HashMap<Box<str>, ColumnName, foldhash::fast::RandomState>> = RefCell::default();
+    /// The names of the record this thread parsed last, by position: the records of a page
+    /// mostly share one layout, so a name is compared with the one at its position before it
+    /// is looked up in `NAMES`.
+    static LAYOUT: RefCell<Vec<ColumnName>> = RefCell::default();
 }
+
+/// Positions [`LAYOUT`] remembers.
+const LAYOUT_MAX: usize = 256;
 
 /// The shared copy of a column name: records of one table share their names' memory.
 pub fn intern(name: &str) -> ColumnName {
@@ -306,35 +324,58 @@ impl<'de> Visitor<'de> for RecordVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
         let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
-        while let Some(column) = map.next_key_seed(ColumnSeed)? {
+        // Taken for the record, and put back unless it fails: a cache, so losing it costs only
+        // lookups.
+        let mut layout = LAYOUT.with_borrow_mut(std::mem::take);
+        let mut at = 0;
+        while let Some(column) = map.next_key_seed(ColumnSeed { layout: &mut layout, at })? {
+            at += 1;
             let value = map.next_value::<Value>()?;
             match fields.iter_mut().find(|(c, _): &&mut (ColumnName, Value)| *c == column) {
                 Some((_, previous)) => *previous = value, // the last duplicate key wins, as in JSON.parse
                 None => fields.push((column, value)),
             }
         }
+        LAYOUT.set(layout);
         Ok(Record { fields })
     }
 }
 
-/// Reads a key and interns it without allocating for names already seen.
-struct ColumnSeed;
+/// Reads the key at position `at` of a record: the name at that position in `layout` if it
+/// is the same, else interned, without allocating for names already seen.
+struct ColumnSeed<'l> {
+    layout: &'l mut Vec<ColumnName>,
+    at: usize,
+}
 
-impl<'de> DeserializeSeed<'de> for ColumnSeed {
+impl<'de> DeserializeSeed<'de> for ColumnSeed<'_> {
     type Value = ColumnName;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<ColumnName, D::Error> {
-        struct Name;
-        impl Visitor<'_> for Name {
-            type Value = ColumnName;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a column name")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<ColumnName, E> {
-                Ok(intern(v))
-            }
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for ColumnSeed<'_> {
+    type Value = ColumnName;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a column name")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<ColumnName, E> {
+        if let Some(known) = self.layout.get(self.at)
+            && **known == *v
+        {
+            return Ok(known.clone());
         }
-        deserializer.deserialize_str(Name)
+        let name = intern(v);
+        if self.at < self.layout.len() {
+            self.layout[self.at] = name.clone();
+        } else if self.at == self.layout.len() && self.at < LAYOUT_MAX {
+            self.layout.push(name.clone());
+        }
+        Ok(name)
     }
 }
 
@@ -364,6 +405,30 @@ mod tests {
         let b: Record = serde_json::from_str(r#"{"updatedAt": 2}"#).unwrap();
         let (ca, cb) = (a.iter().next().unwrap().0, b.iter().next().unwrap().0);
         assert!(Arc::ptr_eq(ca, cb));
+    }
+
+    #[test]
+    fn records_of_changing_layouts_keep_their_own_names() {
+        let records: Vec<Record> = serde_json::from_str(
+            r#"[{"a": 1, "b": 2}, {"b": 3, "a": 4}, {"a": 5, "c": 6, "b": 7}, {"a": 8}, {"a": 9, "b": 10}]"#,
+        )
+        .unwrap();
+        let layouts: Vec<Vec<(&str, i64)>> = records
+            .iter()
+            .map(|r| r.iter().map(|(c, v)| (&**c, if let Value::Int(n) = v { *n } else { -1 })).collect())
+            .collect();
+        assert_eq!(
+            layouts,
+            [
+                vec![("a", 1), ("b", 2)],
+                vec![("b", 3), ("a", 4)],
+                vec![("a", 5), ("c", 6), ("b", 7)],
+                vec![("a", 8)],
+                vec![("a", 9), ("b", 10)],
+            ]
+        );
+        let b = |i: usize| records[i].iter().find(|(c, _)| &***c == "b").unwrap().0.clone();
+        assert!(Arc::ptr_eq(&b(0), &b(1)) && Arc::ptr_eq(&b(1), &b(2)) && Arc::ptr_eq(&b(2), &b(4)));
     }
 
     #[test]

@@ -131,7 +131,7 @@ impl KeysetWalk {
 
     fn on_page(&mut self, rows: Vec<Row>, scroll_param: Option<String>, out: &mut Vec<Emit>) {
         let (Some(first), Some(last)) =
-            (rows.first().map(|r| r.updated_at), rows.last().map(|r| (r.updated_at, r.id.clone())))
+            (rows.first().map(|r| r.updated_at), rows.last().map(|r| (r.updated_at, r.id().into_owned())))
         else {
             self.next = None;
             return;
@@ -182,7 +182,7 @@ impl KeysetWalk {
             return Err(Error::source("an offset page arrived while no tie group was being read"));
         };
         let offset = group.read.saturating_sub(1);
-        let overlap = group.expected_first.as_ref().map(|expected| rows.first().map(|r| &r.id) == Some(expected));
+        let overlap = group.expected_first.as_ref().map(|expected| rows.first().is_some_and(|r| *r.id() == **expected));
         if overlap == Some(false) {
             // Rows of the group moved (updated away): read it again from its first row.
             group.restarts += 1;
@@ -208,7 +208,7 @@ impl KeysetWalk {
             }
             group.read += 1;
             group.recovered += 1;
-            last_id = Some(row.id.clone());
+            last_id = Some(row.id().into_owned());
             self.emit(row, out);
         }
         if received <= skip as u64 && !finished {

@@ -130,7 +130,7 @@ pub fn build(settings: &Settings, state: &State) -> Result<Box<dyn Strategy>, Er
 
 /// Emits a row: an upsert, followed by a delete when it is a tombstone.
 pub(crate) fn emit_row(row: Row, out: &mut Vec<Emit>) {
-    let deleted = row.deleted.then(|| Record::new().with("id", row.id.as_str()));
+    let deleted = row.deleted.then(|| Record::new().with("id", &*row.id()));
     out.push(Emit::Upsert(row.record));
     if let Some(keys) = deleted {
         out.push(Emit::Delete(keys));

@@ -108,7 +108,7 @@ impl Strategy for Offset {
         let received = rows.len() as u64;
         let mut rows = rows.into_iter();
         if let Some(expected) = self.expected_first.take() {
-            if rows.as_slice().first().map(|r| &r.id) != Some(&expected) {
+            if rows.as_slice().first().is_none_or(|r| *r.id() != *expected) {
                 // Rows moved before this page: start again from the last instant read whole.
                 self.shifts += 1;
                 self.shifts_in_a_row += 1;
@@ -135,7 +135,7 @@ impl Strategy for Offset {
             ));
         }
         let page: Vec<_> = rows.collect();
-        let Some(last) = page.last().map(|r| (r.updated_at, r.id.clone())) else {
+        let Some(last) = page.last().map(|r| (r.updated_at, r.id().into_owned())) else {
             self.done = true;
             return Ok(());
         };

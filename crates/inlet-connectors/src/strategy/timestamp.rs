@@ -34,7 +34,7 @@ fn fingerprint(row: &Row) -> String {
     // FNV-1a over the record's JSON: stable across runs and platforms.
     let text = row.record.to_json().to_string();
     let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    format!("{}:{hash:016x}", row.id)
+    format!("{}:{hash:016x}", row.id())
 }
 
 /// The timestamp strategy (see the module's documentation).
