@@ -193,6 +193,9 @@ impl Tables {
     fn convert(&self, table: usize, position: usize, value: Value) -> Result<Value, DataError> {
         let t = &self.tracked[table];
         let column = &t.spec.columns[position];
+        if column.ty.holds(&value) {
+            return Ok(value);
+        }
         column
             .ty
             .convert(value)

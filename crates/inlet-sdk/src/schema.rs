@@ -163,6 +163,26 @@ impl ColumnType {
         })
     }
 
+    /// Whether `value` is already this type's canonical variant, which [`convert`] returns as
+    /// it is: checked inline first, a conformed record's values skip the call.
+    ///
+    /// [`convert`]: ColumnType::convert
+    #[inline]
+    pub fn holds(self, value: &Value) -> bool {
+        matches!(
+            (self, value),
+            (ColumnType::String | ColumnType::Xml, Value::String(_))
+                | (ColumnType::UtcDateTime, Value::Timestamp(_))
+                | (ColumnType::Long, Value::Int(_))
+                | (ColumnType::Float | ColumnType::Double, Value::Float(_))
+                | (ColumnType::Boolean, Value::Bool(_))
+                | (ColumnType::NaiveDate, Value::Date(_))
+                | (ColumnType::NaiveDateTime, Value::DateTime(_))
+                | (ColumnType::Binary, Value::Bytes(_))
+                | (ColumnType::Json, Value::Json(_))
+        )
+    }
+
     /// Converts `value` to this type's canonical variant: `Bool`, `Int`, `Float`, `Decimal`,
     /// `Date`, `DateTime`, `Timestamp`, `Bytes`, `String` or `Json`. `Null` stays `Null`.
     pub fn convert(self, value: Value) -> Result<Value, ConversionError> {
@@ -364,8 +384,7 @@ impl Table {
         let mut hint = 0;
         for column in &self.columns {
             if let Some(value) = record.get_mut_from(&column.name, &mut hint) {
-                // Text in a text column, the most common case, is already what `convert` returns.
-                if matches!((column.ty, &*value), (ColumnType::String, Value::String(_))) {
+                if column.ty.holds(value) {
                     continue;
                 }
                 *value = column
@@ -492,6 +511,51 @@ mod tests {
         assert_eq!(conformed.get("id"), ok.get("id"), "undeclared columns are left as they are");
         assert!(Table::new("t").check().unwrap_err().contains("no primary key"));
         assert!(user.clone().version_column("nope").check().is_err());
+    }
+
+    #[test]
+    fn values_a_type_holds_convert_to_themselves() {
+        let values = [
+            Value::Null,
+            Value::Bool(true),
+            Value::Int(-7),
+            Value::Int(i64::MAX),
+            Value::Float(1.5),
+            Value::String("2026-01-01".into()),
+            Value::Decimal(Decimal::new(12345, 2)),
+            Value::Date("2026-01-01".parse().unwrap()),
+            Value::DateTime("2026-01-01T10:00:00".parse().unwrap()),
+            Value::Timestamp("2026-01-01T10:00:00Z".parse().unwrap()),
+            Value::Bytes(vec![0, 1]),
+            Value::Json(serde_json::json!({"a": [1]})),
+        ];
+        let types = [
+            "BOOLEAN",
+            "SHORT",
+            "INT",
+            "LONG",
+            "FLOAT",
+            "DOUBLE",
+            "DECIMAL(10,2)",
+            "NAIVE_DATE",
+            "NAIVE_DATETIME",
+            "UTC_DATETIME",
+            "BINARY",
+            "XML",
+            "STRING",
+            "JSON",
+        ]
+        .map(|name| name.parse::<ColumnType>().unwrap());
+        let mut held = 0;
+        for ty in types {
+            for value in &values {
+                if ty.holds(value) {
+                    held += 1;
+                    assert_eq!(ty.convert(value.clone()).as_ref(), Ok(value), "{ty} holds {value}");
+                }
+            }
+        }
+        assert_eq!(held, 12, "each type holds its canonical variant");
     }
 
     #[test]
