@@ -435,24 +435,27 @@ fn plain_utc_instant(text: &str) -> Option<jiff::Timestamp> {
 mod tests {
     use super::*;
 
+    /// Every type, by name.
+    const TYPE_NAMES: [&str; 14] = [
+        "BOOLEAN",
+        "SHORT",
+        "INT",
+        "LONG",
+        "FLOAT",
+        "DOUBLE",
+        "DECIMAL(10,2)",
+        "NAIVE_DATE",
+        "NAIVE_DATETIME",
+        "UTC_DATETIME",
+        "BINARY",
+        "XML",
+        "STRING",
+        "JSON",
+    ];
+
     #[test]
     fn type_names_round_trip() {
-        for name in [
-            "BOOLEAN",
-            "SHORT",
-            "INT",
-            "LONG",
-            "FLOAT",
-            "DOUBLE",
-            "DECIMAL(10,2)",
-            "NAIVE_DATE",
-            "NAIVE_DATETIME",
-            "UTC_DATETIME",
-            "BINARY",
-            "XML",
-            "STRING",
-            "JSON",
-        ] {
+        for name in TYPE_NAMES {
             assert_eq!(name.parse::<ColumnType>().unwrap().to_string(), name);
         }
         assert_eq!("decimal( 5 , 0 )".parse::<ColumnType>(), Ok(ColumnType::Decimal { precision: 5, scale: 0 }));
@@ -529,23 +532,7 @@ mod tests {
             Value::Bytes(vec![0, 1]),
             Value::Json(serde_json::json!({"a": [1]})),
         ];
-        let types = [
-            "BOOLEAN",
-            "SHORT",
-            "INT",
-            "LONG",
-            "FLOAT",
-            "DOUBLE",
-            "DECIMAL(10,2)",
-            "NAIVE_DATE",
-            "NAIVE_DATETIME",
-            "UTC_DATETIME",
-            "BINARY",
-            "XML",
-            "STRING",
-            "JSON",
-        ]
-        .map(|name| name.parse::<ColumnType>().unwrap());
+        let types = TYPE_NAMES.map(|name| name.parse::<ColumnType>().unwrap());
         let mut held = 0;
         for ty in types {
             for value in &values {
