@@ -35,7 +35,8 @@ pub struct Row {
 }
 
 impl Row {
-    /// Its `id`, as text; read from the record when asked, as most rows are never asked.
+    /// Its `id`, as text (empty if the record has none, which [`check`] refuses); read from
+    /// the record when asked, as most rows are never asked.
     pub fn id(&self) -> Cow<'_, str> {
         match self.record.get("id") {
             Some(Value::String(s)) => Cow::Borrowed(s),
