@@ -42,15 +42,13 @@ impl Person {
         let lo = self.identity.next_u64();
         let hi = (hi & !0xf000) | 0x4000; // version 4
         let lo = (lo & !(0b11 << 62)) | (0b10 << 62); // RFC 4122 variant
-        let _ = write!(
-            out,
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            hi >> 32,
-            (hi >> 16) & 0xffff,
-            hi & 0xffff,
-            lo >> 48,
-            lo & 0xffff_ffff_ffff
-        );
+        // Written digit by digit: through `write!`, the padded hex fields cost the server more
+        // than the rest of the record's text.
+        for (value, digits) in [(hi >> 32, 8), ((hi >> 16) & 0xffff, 4), (hi & 0xffff, 4), (lo >> 48, 4)] {
+            push_hex(out, value, digits);
+            out.push('-');
+        }
+        push_hex(out, lo & 0xffff_ffff_ffff, 12);
     }
 
     /// `First Last`, now and then with a title or a suffix, as Faker's `name()`.
@@ -197,6 +195,13 @@ fn pick_first_or_last(d: &mut Draws) -> &'static str {
     d.pick(list)
 }
 
+/// Appends the low `digits` hex digits of `value`, in lower case, zero-padded.
+fn push_hex(out: &mut String, value: u64, digits: u32) {
+    for digit in (0..digits).rev() {
+        out.push(char::from(b"0123456789abcdef"[((value >> (digit * 4)) & 0xf) as usize]));
+    }
+}
+
 fn push_lower(out: &mut String, parts: &[&str]) {
     for part in parts {
         out.extend(part.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()));
@@ -225,6 +230,24 @@ mod tests {
         assert_eq!(fields(who), fields(who));
         assert_ne!(fields(who)[0], fields(Who { index: 18, ..who })[0]);
         assert_ne!(fields(who)[0], fields(Who { seed: 43, ..who })[0]);
+    }
+
+    #[test]
+    fn uuids_are_the_formatted_draws() {
+        for index in 0..2000 {
+            let mut draws = Person::new(Who { seed: 3, index, revision: 0 }).identity;
+            let hi = (draws.next_u64() & !0xf000) | 0x4000;
+            let lo = (draws.next_u64() & !(0b11 << 62)) | (0b10 << 62);
+            let expected = format!(
+                "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                hi >> 32,
+                (hi >> 16) & 0xffff,
+                hi & 0xffff,
+                lo >> 48,
+                lo & 0xffff_ffff_ffff
+            );
+            assert_eq!(fields(Who { seed: 3, index, revision: 0 })[0], expected);
+        }
     }
 
     #[test]
