@@ -411,24 +411,14 @@ fn plain_utc_instant(text: &str) -> Option<jiff::Timestamp> {
     let number = |at: usize, len: usize| {
         b[at..at + len]
             .iter()
-            .try_fold(0_i64, |n, &digit| digit.is_ascii_digit().then(|| n * 10 + i64::from(digit - b'0')))
+            .try_fold(0_i16, |n, &digit| digit.is_ascii_digit().then(|| n * 10 + i16::from(digit - b'0')))
     };
-    let (year, month, day) = (number(0, 4)?, number(5, 2)?, number(8, 2)?);
-    let (hour, minute, second) = (number(11, 2)?, number(14, 2)?, number(17, 2)?);
-    if hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
-    // Checks the day against its month and year.
-    jiff::civil::Date::new(i16::try_from(year).ok()?, i8::try_from(month).ok()?, i8::try_from(day).ok()?).ok()?;
-    // Days since 1970-01-01 of a proleptic Gregorian date, counted in 400-year eras from
-    // 0000-03-01 (H. Hinnant's `days_from_civil`).
-    let shifted = if month <= 2 { year - 1 } else { year };
-    let era = shifted.div_euclid(400);
-    let year_of_era = shifted - era * 400;
-    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = era * 146_097 + day_of_era - 719_468;
-    jiff::Timestamp::from_second(days * 86_400 + hour * 3_600 + minute * 60 + second).ok()
+    let two = |at: usize| number(at, 2).and_then(|n| i8::try_from(n).ok());
+    // jiff checks the day against its month and year, and the time of day (a leap second
+    // fails here, and its parser takes it).
+    let date = jiff::civil::Date::new(number(0, 4)?, two(5)?, two(8)?).ok()?;
+    let time = jiff::civil::Time::new(two(11)?, two(14)?, two(17)?, 0).ok()?;
+    jiff::tz::Offset::UTC.to_timestamp(date.to_datetime(time)).ok()
 }
 
 #[cfg(test)]
