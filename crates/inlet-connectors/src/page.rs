@@ -29,8 +29,12 @@ pub struct OffsetPage {
 /// from bytes, `serde_json` checks each string on its own, which cost more than a tenth of
 /// the parsing.
 pub fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, BodyError> {
-    let text = std::str::from_utf8(body).map_err(|e| format!("not the expected JSON (not UTF-8: {e})"))?;
+    let text = std::str::from_utf8(body).map_err(not_utf8)?;
     serde_json::from_str(text).map_err(|e| format!("not the expected JSON ({e})"))
+}
+
+fn not_utf8(error: std::str::Utf8Error) -> BodyError {
+    format!("not the expected JSON (not UTF-8: {error})")
 }
 
 /// Where a streamed `{"data": [...]}` body stands.
@@ -87,7 +91,6 @@ impl RecordStream {
             joined = std::mem::take(&mut self.partial);
             &joined[..]
         };
-        let not_utf8 = |e: std::str::Utf8Error| format!("not the expected JSON (not UTF-8: {e})");
         match std::str::from_utf8(bytes) {
             Ok(text) => self.buffer.push_str(text),
             Err(e) if e.error_len().is_none() => {
