@@ -1,6 +1,7 @@
 //! From records to rows: each table's columns (declared first, then inferred in the order
 //! they appear) and the conversion of every value to its column's type.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ pub struct DataError(pub String);
 
 struct Tracked {
     spec: TableSpec,
-    index: HashMap<ColumnName, usize>,
+    index: HashMap<ColumnName, usize, Fast>,
     /// Primary-key columns not declared: typed by their first non-null value.
     provisional: Vec<usize>,
     /// The column names of the last record, in its order, and their positions: records of one
@@ -27,12 +28,16 @@ struct Tracked {
 /// The tables of one connector, growing as records bring new columns.
 pub(crate) struct Tables {
     tracked: Vec<Tracked>,
-    by_name: HashMap<ColumnName, usize>,
+    by_name: HashMap<ColumnName, usize, Fast>,
 }
+
+/// Table names are looked up for every change: with a fast hash, not SipHash, which cost a
+/// tenth of the writer's work per row (docs/performance.md).
+type Fast = foldhash::fast::RandomState;
 
 impl Tables {
     pub(crate) fn new(declared: &[Table]) -> Result<Self, String> {
-        let mut tables = Tables { tracked: Vec::new(), by_name: HashMap::new() };
+        let mut tables = Tables { tracked: Vec::new(), by_name: HashMap::default() };
         for table in declared {
             table.check()?;
             if tables.by_name.contains_key(&*intern(&table.name)) {
@@ -78,7 +83,10 @@ impl Tables {
 
     /// `record` as a whole row of `table`; undeclared columns are added, typed by their value.
     pub(crate) fn row(&mut self, table: usize, record: Record) -> Result<Vec<Value>, DataError> {
-        let mut values = vec![Value::Null; self.tracked[table].spec.columns.len()];
+        // Filled as the columns come, not from a row of `NULL`s: columns in the table's order
+        // (the usual case) are pushed, without a placeholder written first and dropped.
+        let width = self.tracked[table].spec.columns.len();
+        let mut values = Vec::with_capacity(width);
         for (i, (column, value)) in record.into_iter().enumerate() {
             let t = &self.tracked[table];
             let known = match t.layout.get(i) {
@@ -97,10 +105,18 @@ impl Tables {
                     position
                 }
             };
-            if values.len() <= position {
-                values.resize(position + 1, Value::Null);
+            let value = self.convert(table, position, value)?;
+            match position.cmp(&values.len()) {
+                Ordering::Equal => values.push(value),
+                Ordering::Less => values[position] = value,
+                Ordering::Greater => {
+                    values.resize_with(position, || Value::Null);
+                    values.push(value);
+                }
             }
-            values[position] = self.convert(table, position, value)?;
+        }
+        if values.len() < width {
+            values.resize_with(width, || Value::Null);
         }
         let t = &self.tracked[table];
         if let Some(&missing) = t.spec.primary_key.iter().find(|&&k| values.get(k).is_none_or(Value::is_null)) {
@@ -248,17 +264,18 @@ mod tests {
         let rows: Vec<Vec<Value>> = records.into_iter().map(|r| tables.row(t, r).unwrap()).collect();
         let names: Vec<&str> = tables.tracked[t].spec.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["updatedAt", "id", "name", "note"]);
-        let text = |v: &Value| v.as_str().map(str::to_owned);
-        let by_column: Vec<(Option<String>, Option<String>, Option<String>)> =
-            rows.iter().map(|r| (text(&r[1]), text(&r[2]), r.get(3).and_then(text))).collect();
+        // Whole rows: a column a record lacks is `NULL`, wherever it falls, and a row is as
+        // wide as the table was when it was converted.
+        let (n, s) = (Value::Null, |v: &str| Value::String(v.into()));
+        let t0 = Value::Timestamp(at.parse().unwrap());
         assert_eq!(
-            by_column,
+            rows,
             [
-                (Some("1".into()), Some("Ann".into()), None),
-                (Some("2".into()), Some("Bob".into()), None),
-                (Some("3".into()), Some("Cy".into()), None),
-                (Some("4".into()), Some("Di".into()), Some("new column".into())),
-                (Some("5".into()), Some("Ed".into()), None),
+                vec![t0.clone(), s("1"), s("Ann")],
+                vec![t0.clone(), s("2"), s("Bob")],
+                vec![n.clone(), s("3"), s("Cy")],
+                vec![n.clone(), s("4"), s("Di"), s("new column")],
+                vec![t0, s("5"), s("Ed"), n],
             ]
         );
     }
