@@ -50,6 +50,18 @@ enum Phase {
     Done,
 }
 
+/// What may come next inside the body's object or its `data` list: `[{…},, {…}]`, `[{…}
+/// {…}]` and `[{…},]` are not JSON, and are refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    /// The first key or record, or the closing bracket of an empty object or list.
+    First,
+    /// A comma, or the closing bracket.
+    Separator,
+    /// A key or record, after a comma.
+    Element,
+}
+
 /// Parses `{"data": [record, …], …}` incrementally: feed it chunks, get records.
 #[derive(Debug)]
 pub struct RecordStream {
@@ -60,11 +72,19 @@ pub struct RecordStream {
     position: usize,
     phase: Phase,
     opened: bool,
+    expect: Expect,
 }
 
 impl Default for RecordStream {
     fn default() -> Self {
-        RecordStream { buffer: String::new(), partial: Vec::new(), position: 0, phase: Phase::Keys, opened: false }
+        RecordStream {
+            buffer: String::new(),
+            partial: Vec::new(),
+            position: 0,
+            phase: Phase::Keys,
+            opened: false,
+            expect: Expect::First,
+        }
     }
 }
 
@@ -146,6 +166,8 @@ impl RecordStream {
     /// Makes one step of progress; `false` when more bytes are needed (or the body is done).
     fn step(&mut self, out: &mut Vec<Record>) -> Result<bool, BodyError> {
         let Some(next) = self.peek() else { return Ok(false) };
+        let at = self.position;
+        let unexpected = || format!("not the expected JSON (unexpected `{}` at byte {at})", char::from(next));
         match self.phase {
             Phase::Keys | Phase::Rest if !self.opened => {
                 if next != b'{' {
@@ -154,59 +176,81 @@ impl RecordStream {
                 self.opened = true;
                 self.position += 1;
             }
-            Phase::Keys | Phase::Rest => match next {
-                b',' => self.position += 1,
-                b'}' => {
+            Phase::Keys | Phase::Rest => match (next, self.expect) {
+                (b',', Expect::Separator) => {
+                    self.position += 1;
+                    self.expect = Expect::Element;
+                }
+                (b'}', Expect::First | Expect::Separator) => {
                     if self.phase == Phase::Keys {
                         return Err("the body has no `data` list".into());
                     }
                     self.position += 1;
                     self.phase = Phase::Done;
                 }
-                b'"' => {
-                    // A key, its colon, and for `data` the opening bracket; else the whole value.
-                    let start = self.position;
-                    let Some(key) = self.value::<String>()? else { return Ok(false) };
-                    if self.peek() != Some(b':') {
-                        if self.peek().is_none() {
-                            self.position = start;
-                            return Ok(false);
-                        }
-                        return Err("a key without a value".into());
-                    }
-                    self.position += 1;
-                    if key == "data" && self.phase == Phase::Keys {
-                        match self.peek() {
-                            None => {
-                                self.position = start;
-                                return Ok(false);
-                            }
-                            Some(b'[') => {
-                                self.position += 1;
-                                self.phase = Phase::Items;
-                            }
-                            Some(_) => return Err("`data` is not a list".into()),
-                        }
-                    } else if self.peek().is_none() || self.value::<IgnoredAny>()?.is_none() {
-                        self.position = start;
-                        return Ok(false);
-                    }
-                }
-                _ => return Err("the body is not the expected JSON object".into()),
+                (b'"', Expect::First | Expect::Element) => return self.key_and_value(),
+                _ => return Err(unexpected()),
             },
-            Phase::Items => match next {
-                b',' => self.position += 1,
-                b']' => {
+            Phase::Items => match (next, self.expect) {
+                (b',', Expect::Separator) => {
+                    self.position += 1;
+                    self.expect = Expect::Element;
+                }
+                (b']', Expect::First | Expect::Separator) => {
                     self.position += 1;
                     self.phase = Phase::Rest;
+                    self.expect = Expect::Separator;
                 }
+                (b',' | b']', _) | (_, Expect::Separator) => return Err(unexpected()),
                 _ => match self.value::<Record>()? {
-                    Some(record) => out.push(record),
+                    Some(record) => {
+                        out.push(record);
+                        self.expect = Expect::Separator;
+                    }
                     None => return Ok(false),
                 },
             },
             Phase::Done => return Ok(false),
         }
+        Ok(true)
+    }
+
+    /// Reads a key, its colon, and for `data` the opening bracket; else the whole value.
+    /// Reads nothing, and returns `false`, until all of that has arrived.
+    fn key_and_value(&mut self) -> Result<bool, BodyError> {
+        let start = self.position;
+        let Some(key) = self.value::<String>()? else { return Ok(false) };
+        match self.peek() {
+            Some(b':') => self.position += 1,
+            Some(_) => return Err("a key without a value".into()),
+            None => {
+                self.position = start;
+                return Ok(false);
+            }
+        }
+        if key == "data" {
+            if self.phase != Phase::Keys {
+                return Err("the body has two `data` lists".into());
+            }
+            return match self.peek() {
+                Some(b'[') => {
+                    self.position += 1;
+                    self.phase = Phase::Items;
+                    self.expect = Expect::First;
+                    Ok(true)
+                }
+                Some(_) => Err("`data` is not a list".into()),
+                None => {
+                    self.position = start;
+                    Ok(false)
+                }
+            };
+        }
+        if self.peek().is_none() || self.value::<IgnoredAny>()?.is_none() {
+            self.position = start;
+            return Ok(false);
+        }
+        self.expect = Expect::Separator;
         Ok(true)
     }
 }
@@ -244,6 +288,14 @@ mod tests {
             r#"{"rows": []}"#,
             r#"{"data": {"id": 1}}"#,
             r#"{"data": [{"id" 1}]}"#,
+            r#"{"data": [{"id": 1},, {"id": 2}]}"#,
+            r#"{"data": [, {"id": 1}]}"#,
+            r#"{"data": [{"id": 1},]}"#,
+            r#"{"data": [{"id": 1} {"id": 2}]}"#,
+            r#"{"n": 1 "data": []}"#,
+            r#"{"data": [], "n": 1,}"#,
+            r#"{, "data": []}"#,
+            r#"{"data": [], "data": [{"id": 1}]}"#,
         ] {
             let mut stream = RecordStream::default();
             let mut out = Vec::new();
