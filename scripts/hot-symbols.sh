@@ -27,10 +27,15 @@ trap 'kill "$playground" 2>/dev/null; rm -rf "$work"' EXIT
 cat >"$work/configuration.json" <<EOF
 {"strategy": "offset", "base_url": "http://127.0.0.1:$port/pagination/offset", "page_size": 1000, "concurrency": 4}
 EOF
+answered=
 for _ in $(seq 1 50); do
-    "$bin" check --config "$work/configuration.json" --warehouse "$work/check.db" >/dev/null 2>&1 && break
+    if "$bin" check --config "$work/configuration.json" --warehouse "$work/check.db" >/dev/null 2>&1; then
+        answered=yes
+        break
+    fi
     sleep 0.2
 done
+[ -n "$answered" ] || { echo "the playground did not answer on port $port (set PORT to another)" >&2; exit 1; }
 
 traces=0
 trace() {
@@ -43,13 +48,17 @@ trace() {
 trace sync --config configuration.json --warehouse warehouse.db
 trace sync --config configuration.json --warehouse warehouse.db
 trace state show --config configuration.json --warehouse warehouse.db
-if pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
-    trace sync --config configuration.json --destination postgres://postgres@127.0.0.1:5432/test \
-        --schema inlet_hot_symbols
-    trace sync --config configuration.json --destination postgres://postgres@127.0.0.1:5432/test \
-        --schema inlet_hot_symbols
+drop_schema() {
     PGOPTIONS='--client-min-messages=warning' psql -h 127.0.0.1 -U postgres -d test -q \
-        -c 'DROP SCHEMA inlet_hot_symbols CASCADE'
+        -c 'DROP SCHEMA IF EXISTS inlet_hot_symbols CASCADE'
+}
+if pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+    drop_schema
+    trace sync --config configuration.json --destination postgres://postgres@127.0.0.1:5432/test \
+        --schema inlet_hot_symbols
+    trace sync --config configuration.json --destination postgres://postgres@127.0.0.1:5432/test \
+        --schema inlet_hot_symbols
+    drop_schema
 fi
 trace demo --warehouse demo.db
 

@@ -2,10 +2,10 @@
 //!
 //! The binary holds 56 MB of code, DuckDB's for the most part, of which a sync runs about
 //! 6.5 MB spread over all of it. The kernel maps code 64 KB around every page a process
-//! touches, so a sync used to hold 31 MB of code pages. Two linker options cut that:
+//! touches, so a sync used to hold 30 MB of code pages. Two linker options cut that:
 //!
 //! - `--symbol-ordering-file` places the functions listed in `link/hot-symbols.txt` (the ones
-//!   a sync, a sync with nothing new, `state show` and `demo` run; `scripts/hot-symbols.sh`
+//!   syncs into DuckDB and PostgreSQL, `state show` and `demo` run; `scripts/hot-symbols.sh`
 //!   regenerates it) next to each other, so the pages they touch are few. Symbols the list
 //!   names but the build lacks are skipped: a stale list costs memory, never correctness.
 //! - `-z pack-relative-relocs` stores the 94,000 relocations of a position-independent binary
