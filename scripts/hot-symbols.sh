@@ -14,11 +14,11 @@ cd "$(dirname "$0")/.."
 
 port="${PORT:-18089}"
 list=crates/inlet/link/hot-symbols.txt
-bin="${CARGO_TARGET_DIR:-target}/release/inlet"
 
 command -v valgrind >/dev/null || { echo "valgrind is needed: apt-get install valgrind" >&2; exit 1; }
 cargo build --release --locked -p inlet
-bin="$(cd "$(dirname "$bin")" && pwd)/inlet"
+# Absolute: the traces run in the work directory.
+bin="$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)/inlet"
 
 work="$(mktemp -d)"
 "$bin" playground --quiet --users 100000 --page-size-limit 1000 --port "$port" >/dev/null &
