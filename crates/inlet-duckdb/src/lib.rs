@@ -57,6 +57,11 @@ pub struct DuckDbDestination {
     staged_rows: HashMap<String, usize>,
     /// DuckDB's memory limit was lifted for a table with a key index.
     memory_unlimited: bool,
+    /// The file was created by this session and no transaction has ended yet: it holds no
+    /// table, so none is looked up. DuckDB reports a missing table with a C++ exception, and
+    /// the first one maps about 3 MB of the binary (its unwinding tables and DuckDB's error
+    /// paths) into a first sync's memory (docs/performance.md).
+    fresh: bool,
     /// DuckDB's transaction has begun (it begins with the first write of the open one).
     started: bool,
     /// The sync time of the open transaction's rows; `None` when none is open.
@@ -163,6 +168,8 @@ impl DuckDbDestination {
                 .with_source(e)
             })?;
         }
+        // A new file holds no table: DuckDB discards a write-ahead log left without its file.
+        let fresh = !path.exists();
         let connection = Connection::open(path).map_err(|e| {
             let text = e.to_string();
             if text.contains("Could not set lock") || text.contains("Conflicting lock") {
@@ -192,6 +199,7 @@ impl DuckDbDestination {
             held: HashMap::new(),
             staged_rows: HashMap::new(),
             memory_unlimited: false,
+            fresh,
             started: false,
             synced: None,
         })
@@ -221,6 +229,9 @@ impl DuckDbDestination {
     /// process. Inside a transaction a failed statement would abort it, so there the catalog
     /// functions answer: [`start`](Self::start) looks tables up before it begins one.
     fn columns_of(&self, table: &str) -> Result<Vec<StoredColumn>, DestinationError> {
+        if self.fresh {
+            return Ok(Vec::new());
+        }
         let read = || -> Result<Vec<StoredColumn>, duckdb::Error> {
             let column =
                 |r: &duckdb::Row<'_>| Ok(StoredColumn { name: r.get(0)?, ty: r.get(1)?, in_key_index: r.get(2)? });
@@ -670,6 +681,7 @@ impl DuckDbDestination {
             }
             self.synced = None;
             self.started = false;
+            self.fresh = false;
             // Tables and staging created by the failed transaction are gone with it.
             self.known.clear();
             self.staging.clear();
@@ -684,6 +696,9 @@ impl Destination for DuckDbDestination {
     }
 
     fn saved_state(&mut self) -> Result<Option<SavedState>, DestinationError> {
+        if self.fresh {
+            return Ok(None);
+        }
         read_state(&self.connection, &self.schema)
     }
 
@@ -715,6 +730,7 @@ impl Destination for DuckDbDestination {
         let committed = self.or_roll_back(committed);
         self.synced = None;
         self.started = false;
+        self.fresh = false;
         committed
     }
 
