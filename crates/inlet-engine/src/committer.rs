@@ -70,7 +70,8 @@ impl Committer {
         // No buffer: a hand-over completes only when the thread is free to take it.
         let (jobs, inbox) = std::sync::mpsc::sync_channel::<Job>(0);
         let (outbox, results) = std::sync::mpsc::channel();
-        let (spent, bin) = std::sync::mpsc::sync_channel::<Vec<Segment>>(1);
+        // No buffer either: rows wait to be freed only while the previous piece is.
+        let (spent, bin) = std::sync::mpsc::sync_channel::<Vec<Segment>>(0);
         std::thread::Builder::new()
             .name("inlet-free".into())
             .spawn(move || bin.into_iter().for_each(drop))
@@ -155,7 +156,9 @@ impl Committer {
 ///
 /// Written rows go to `spent` to be freed on another thread: they were allocated on the threads
 /// that fetched and converted them, and freeing them took a tenth of this thread's time, the
-/// sync's bottleneck (docs/performance.md). Its one-slot channel bounds what waits there.
+/// sync's bottleneck (docs/performance.md). They go as soon as they are written, before the
+/// commit: a commit that checkpoints keeps this thread longest, while the connector fills the
+/// queue, and the memory peaks then.
 fn serve(
     destination: &mut dyn Destination,
     observer: &dyn Observer,
@@ -165,11 +168,13 @@ fn serve(
 ) -> Result<(), DestinationError> {
     let mut open = None;
     for mut job in inbox {
-        let outcome = perform(destination, observer, &mut open, &mut job);
+        let outcome = perform(destination, observer, &mut open, &mut job, &spent);
         let failed = outcome.is_err();
         let _ = outbox.send(outcome);
-        // Cannot fail: the freeing thread runs until `spent` is dropped.
-        let _ = spent.send(job.segments);
+        if !job.segments.is_empty() {
+            // Cannot fail: the freeing thread runs until `spent` is dropped.
+            let _ = spent.send(job.segments);
+        }
         if failed {
             return Ok(());
         }
@@ -186,6 +191,7 @@ fn perform(
     observer: &dyn Observer,
     open: &mut Option<Open>,
     job: &mut Job,
+    spent: &SyncSender<Vec<Segment>>,
 ) -> Outcome {
     let started = Instant::now();
     if open.is_none() {
@@ -195,6 +201,7 @@ fn perform(
     destination.write(&job.tables, &job.segments)?;
     failpoint::hit("write.after_rows");
     transaction.rows += job.segments.iter().map(Segment::row_count).sum::<usize>();
+    let _ = spent.send(std::mem::take(&mut job.segments));
     let Some(saved) = job.commit.take() else {
         transaction.busy += started.elapsed();
         return Ok(None);

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use inlet_sdk::{ColumnName, ColumnType, Record, Table, Value, intern};
+use inlet_sdk::{ColumnName, ColumnType, Layout, Record, Table, Value, intern};
 
 use crate::destination::{ColumnSpec, Patch, TableSpec};
 
@@ -19,10 +19,10 @@ struct Tracked {
     index: HashMap<ColumnName, usize, Fast>,
     /// Primary-key columns not declared: typed by their first non-null value.
     provisional: Vec<usize>,
-    /// The column names of the last record, in its order, and their positions: records of one
-    /// source share their layout and their interned names, so a pointer comparison finds a
-    /// position without hashing the name.
-    layout: Vec<(ColumnName, usize)>,
+    /// The layout of the last record whose every column has a position, and those positions:
+    /// the records of one source share their layout, so one pointer comparison places a
+    /// record's values without looking a name up.
+    placed: Option<(Layout, Vec<usize>)>,
 }
 
 /// The tables of one connector, growing as records bring new columns.
@@ -61,7 +61,7 @@ impl Tables {
             };
             let index = spec.columns.iter().enumerate().map(|(i, c)| (intern(&c.name), i)).collect();
             tables.by_name.insert(intern(&table.name), tables.tracked.len());
-            tables.tracked.push(Tracked { spec, index, provisional, layout: Vec::new() });
+            tables.tracked.push(Tracked { spec, index, provisional, placed: None });
         }
         Ok(tables)
     }
@@ -83,49 +83,41 @@ impl Tables {
 
     /// `record` as a whole row of `table`; undeclared columns are added, typed by their value.
     pub(crate) fn row(&mut self, table: usize, record: Record) -> Result<Vec<Value>, DataError> {
+        let (columns, values) = record.into_layout_and_values();
         // Filled as the columns come, not from a row of `NULL`s: columns in the table's order
         // (the usual case) are pushed, without a placeholder written first and dropped.
         let width = self.tracked[table].spec.columns.len();
-        let mut values = Vec::with_capacity(width);
-        for (i, (column, value)) in record.into_iter().enumerate() {
-            let t = &self.tracked[table];
-            let known = match t.layout.get(i) {
-                Some((name, position)) if Arc::ptr_eq(name, &column) && t.provisional.is_empty() => Some(*position),
-                _ => None,
-            };
-            let position = match known {
-                Some(position) => position,
-                None => {
-                    let Some(position) = self.position(table, &column, &value) else { continue };
-                    let layout = &mut self.tracked[table].layout;
-                    layout.truncate(i);
-                    if layout.len() == i {
-                        layout.push((column, position));
-                    }
-                    position
-                }
-            };
-            let value = self.convert(table, position, value)?;
-            match position.cmp(&values.len()) {
-                Ordering::Equal => values.push(value),
-                Ordering::Less => values[position] = value,
-                Ordering::Greater => {
-                    values.resize_with(position, || Value::Null);
-                    values.push(value);
-                }
+        let mut row = Vec::with_capacity(width);
+        let t = &self.tracked[table];
+        if let Some((seen, positions)) = &t.placed
+            && Arc::ptr_eq(seen, &columns)
+            && t.provisional.is_empty()
+        {
+            for (&position, value) in positions.iter().zip(values) {
+                place(&mut row, position, self.convert(table, position, value)?);
+            }
+        } else {
+            let mut positions = Vec::with_capacity(columns.len());
+            for (column, value) in columns.iter().zip(values) {
+                let Some(position) = self.position(table, column, &value) else { continue };
+                positions.push(position);
+                place(&mut row, position, self.convert(table, position, value)?);
+            }
+            if positions.len() == columns.len() {
+                self.tracked[table].placed = Some((columns, positions));
             }
         }
-        if values.len() < width {
-            values.resize_with(width, || Value::Null);
+        if row.len() < width {
+            row.resize_with(width, || Value::Null);
         }
         let t = &self.tracked[table];
-        if let Some(&missing) = t.spec.primary_key.iter().find(|&&k| values.get(k).is_none_or(Value::is_null)) {
+        if let Some(&missing) = t.spec.primary_key.iter().find(|&&k| row.get(k).is_none_or(Value::is_null)) {
             return Err(DataError(format!(
                 "table `{}`: primary key column `{}` is missing or null",
                 t.spec.name, t.spec.columns[missing].name
             )));
         }
-        Ok(values)
+        Ok(row)
     }
 
     /// The primary key of `record`, in key order; other columns are ignored.
@@ -219,6 +211,18 @@ impl Tables {
     }
 }
 
+/// Puts `value` at `position` of `row`, which grows with `NULL`s up to it.
+fn place(row: &mut Vec<Value>, position: usize, value: Value) {
+    match position.cmp(&row.len()) {
+        Ordering::Equal => row.push(value),
+        Ordering::Less => row[position] = value,
+        Ordering::Greater => {
+            row.resize_with(position, || Value::Null);
+            row.push(value);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,6 +280,31 @@ mod tests {
                 vec![n.clone(), s("3"), s("Cy")],
                 vec![n.clone(), s("4"), s("Di"), s("new column")],
                 vec![t0, s("5"), s("Ed"), n],
+            ]
+        );
+    }
+
+    #[test]
+    fn parsed_records_sharing_a_layout_land_in_their_columns() {
+        let mut tables = user();
+        let t = tables.table("user").unwrap();
+        let records: Vec<Record> = serde_json::from_str(
+            r#"[{"id": "1", "note": null}, {"id": "2", "note": null}, {"id": "3", "note": "x"},
+                {"id": "4", "note": "y"}, {"note": "z", "id": "5"}, {"id": "6", "note": null}]"#,
+        )
+        .unwrap();
+        let rows: Vec<Vec<Value>> = records.into_iter().map(|r| tables.row(t, r).unwrap()).collect();
+        // A column is added by its first value that has a type, whichever record brings it.
+        let (n, s) = (Value::Null, |v: &str| Value::String(v.into()));
+        assert_eq!(
+            rows,
+            [
+                vec![n.clone(), s("1")],
+                vec![n.clone(), s("2")],
+                vec![n.clone(), s("3"), s("x")],
+                vec![n.clone(), s("4"), s("y")],
+                vec![n.clone(), s("5"), s("z")],
+                vec![n.clone(), s("6"), n],
             ]
         );
     }

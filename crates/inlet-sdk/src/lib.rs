@@ -42,6 +42,6 @@ pub use error::{Error, ErrorKind};
 pub use operations::{Batch, Batches, Change, OperationCounts, Operations, TableName};
 pub use schema::{Column, ColumnType, ConversionError, MAX_DECIMAL_PRECISION, Table};
 pub use state::State;
-pub use value::{ColumnName, Record, Value, intern};
+pub use value::{ColumnName, Layout, Record, RecordIntoIter, Value, intern};
 
 pub use rust_decimal::Decimal;

@@ -2,8 +2,9 @@
 //!
 //! A [`Record`] is an ordered list of `(column, value)` pairs. It deserializes straight from a
 //! JSON object without building a `serde_json::Value` tree (only nested objects and arrays
-//! become [`Value::Json`]), and column names are interned, so a page of a thousand records
-//! allocates its column names once.
+//! become [`Value::Json`]); column names are interned, and the records of a page that have the
+//! same keys share one list of them (a [`Layout`]), so a page of a thousand records allocates
+//! its column names once and each record holds one pointer to them.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -129,10 +130,17 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
+/// The column names of a record, in order. Records parsed one after another with the same
+/// keys share one list (the pointer is the same), so a record holds one name pointer, not one
+/// per column, and a reader that saw a list before knows where each column goes without
+/// comparing names.
+pub type Layout = Arc<Vec<ColumnName>>;
+
 /// A row as a connector emits it: columns in the order given.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Record {
-    fields: Vec<(ColumnName, Value)>,
+    columns: Layout,
+    values: Vec<Value>,
 }
 
 impl Record {
@@ -150,64 +158,80 @@ impl Record {
     /// Sets `column`, replacing any value it had.
     pub fn set(&mut self, column: &str, value: impl Into<Value>) {
         let value = value.into();
-        match self.fields.iter_mut().find(|(c, _)| &**c == column) {
-            Some((_, v)) => *v = value,
-            None => self.fields.push((intern(column), value)),
+        match self.position(column) {
+            Some(at) => self.values[at] = value,
+            None => {
+                // A layout shared with other records is copied first: theirs stays as it is.
+                Arc::make_mut(&mut self.columns).push(intern(column));
+                self.values.push(value);
+            }
         }
     }
 
     /// The value of `column`, if present.
     pub fn get(&self, column: &str) -> Option<&Value> {
-        self.fields.iter().find(|(c, _)| &**c == column).map(|(_, v)| v)
+        self.position(column).map(|at| &self.values[at])
     }
 
     /// The value of `column`, if present, to change in place.
     pub fn get_mut(&mut self, column: &str) -> Option<&mut Value> {
-        self.fields.iter_mut().find(|(c, _)| &**c == column).map(|(_, v)| v)
+        self.position(column).map(|at| &mut self.values[at])
     }
 
     /// The value of `column`, looked for first at position `*hint`, which is then moved past
     /// it: columns asked for in the order the record holds them cost one comparison each.
     pub(crate) fn get_mut_from(&mut self, column: &str, hint: &mut usize) -> Option<&mut Value> {
-        let at = match self.fields.get(*hint) {
-            Some((c, _)) if &**c == column => *hint,
-            _ => self.fields.iter().position(|(c, _)| &**c == column)?,
+        let at = match self.columns.get(*hint) {
+            Some(c) if &**c == column => *hint,
+            _ => self.position(column)?,
         };
         *hint = at + 1;
-        Some(&mut self.fields[at].1)
+        Some(&mut self.values[at])
     }
 
     /// Removes `column` and returns its value.
     pub fn remove(&mut self, column: &str) -> Option<Value> {
-        let at = self.fields.iter().position(|(c, _)| &**c == column)?;
-        Some(self.fields.remove(at).1)
+        let at = self.position(column)?;
+        Arc::make_mut(&mut self.columns).remove(at);
+        Some(self.values.remove(at))
+    }
+
+    fn position(&self, column: &str) -> Option<usize> {
+        self.columns.iter().position(|c| &**c == column)
     }
 
     /// Columns and values in order.
     pub fn iter(&self) -> impl Iterator<Item = (&ColumnName, &Value)> {
-        self.fields.iter().map(|(c, v)| (c, v))
+        self.columns.iter().zip(&self.values)
     }
 
     /// Number of columns.
     pub fn len(&self) -> usize {
-        self.fields.len()
+        self.values.len()
     }
 
     /// Whether it has no column.
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
+        self.values.is_empty()
+    }
+
+    /// The column names, shared with the records of the same layout, and the values in the
+    /// same order: for a reader that places values by layout rather than by name.
+    pub fn into_layout_and_values(self) -> (Layout, Vec<Value>) {
+        (self.columns, self.values)
     }
 
     /// The record as a JSON object.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::Object(self.fields.iter().map(|(c, v)| (c.to_string(), v.to_json())).collect())
+        serde_json::Value::Object(self.iter().map(|(c, v)| (c.to_string(), v.to_json())).collect())
     }
 
     /// A record from a JSON object; `None` for anything else.
     pub fn from_json(json: serde_json::Value) -> Option<Record> {
         match json {
             serde_json::Value::Object(map) => {
-                Some(Record { fields: map.into_iter().map(|(c, v)| (intern(&c), Value::from_json(v))).collect() })
+                let (columns, values) = map.into_iter().map(|(c, v)| (intern(&c), Value::from_json(v))).unzip();
+                Some(Record { columns: Arc::new(columns), values })
             }
             _ => None,
         }
@@ -216,24 +240,40 @@ impl Record {
 
 impl IntoIterator for Record {
     type Item = (ColumnName, Value);
-    type IntoIter = std::vec::IntoIter<(ColumnName, Value)>;
+    type IntoIter = RecordIntoIter;
 
-    fn into_iter(self) -> Self::IntoIter {
-        self.fields.into_iter()
+    fn into_iter(self) -> RecordIntoIter {
+        RecordIntoIter { columns: self.columns, values: self.values.into_iter().enumerate() }
+    }
+}
+
+/// The columns and values of a [`Record`], by value.
+pub struct RecordIntoIter {
+    columns: Layout,
+    values: std::iter::Enumerate<std::vec::IntoIter<Value>>,
+}
+
+impl Iterator for RecordIntoIter {
+    type Item = (ColumnName, Value);
+
+    fn next(&mut self) -> Option<(ColumnName, Value)> {
+        let (at, value) = self.values.next()?;
+        Some((self.columns[at].clone(), value))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.values.size_hint()
     }
 }
 
 thread_local! {
     /// Names are looked up for every field of every record parsed: with a fast hash, not SipHash.
     static NAMES: RefCell<HashMap<Box<str>, ColumnName, foldhash::fast::RandomState>> = RefCell::default();
-    /// The names of the record this thread parsed last, by position: the records of a page
-    /// mostly share one layout, so a name is compared with the one at its position before it
-    /// is looked up in `NAMES`.
-    static LAYOUT: RefCell<Vec<ColumnName>> = RefCell::default();
+    /// The layout of the record this thread parsed last: the records of a page mostly share
+    /// one, so a key is compared with the name at its position before it is looked up in
+    /// `NAMES`, and a record with the same keys shares the list.
+    static LAYOUT: RefCell<Layout> = RefCell::default();
 }
-
-/// Positions [`LAYOUT`] remembers.
-const LAYOUT_MAX: usize = 256;
 
 /// The shared copy of a column name: records of one table share their names' memory.
 pub fn intern(name: &str) -> ColumnName {
@@ -323,59 +363,76 @@ impl<'de> Visitor<'de> for RecordVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
-        let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
-        // Taken for the record, and put back unless it fails: a cache, so losing it costs only
-        // lookups.
-        let mut layout = LAYOUT.with_borrow_mut(std::mem::take);
+        let layout = LAYOUT.with_borrow(Layout::clone);
+        let mut values = Vec::with_capacity(layout.len());
+        // The names, from the first key that departs from `layout` on.
+        let mut departed: Option<Vec<ColumnName>> = None;
         let mut at = 0;
-        while let Some(column) = map.next_key_seed(ColumnSeed { layout: &mut layout, at })? {
-            at += 1;
+        while let Some(key) = map.next_key_seed(KeySeed { layout: &layout, at })? {
             let value = map.next_value::<Value>()?;
-            match fields.iter_mut().find(|(c, _): &&mut (ColumnName, Value)| *c == column) {
-                Some((_, previous)) => *previous = value, // the last duplicate key wins, as in JSON.parse
-                None => fields.push((column, value)),
+            match (key, &mut departed) {
+                // `layout` holds no name twice, so a key at its place is not a duplicate.
+                (Key::AsInLayout, None) => values.push(value),
+                (key, departed) => {
+                    let names = departed.get_or_insert_with(|| layout[..at].to_vec());
+                    let name = match key {
+                        Key::AsInLayout => layout[at].clone(),
+                        Key::Other(name) => name,
+                    };
+                    match names.iter().position(|c| *c == name) {
+                        Some(previous) => values[previous] = value, // the last duplicate key wins, as in JSON.parse
+                        None => {
+                            names.push(name);
+                            values.push(value);
+                        }
+                    }
+                }
             }
+            at += 1;
         }
-        LAYOUT.set(layout);
-        Ok(Record { fields })
+        let columns = match departed {
+            None if at == layout.len() => return Ok(Record { columns: layout, values }),
+            None => layout[..at].to_vec(),
+            Some(names) => names,
+        };
+        let columns = Arc::new(columns);
+        LAYOUT.set(columns.clone());
+        Ok(Record { columns, values })
     }
 }
 
-/// Reads the key at position `at` of a record: the name at that position in `layout` if it
-/// is the same, else interned, without allocating for names already seen.
-struct ColumnSeed<'l> {
-    layout: &'l mut Vec<ColumnName>,
+/// A record's key: the name at its position in the previous record's layout, or another.
+enum Key {
+    AsInLayout,
+    Other(ColumnName),
+}
+
+/// Reads the key at position `at` of a record, without allocating for names already seen.
+struct KeySeed<'l> {
+    layout: &'l Layout,
     at: usize,
 }
 
-impl<'de> DeserializeSeed<'de> for ColumnSeed<'_> {
-    type Value = ColumnName;
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Key;
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<ColumnName, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Key, D::Error> {
         deserializer.deserialize_str(self)
     }
 }
 
-impl Visitor<'_> for ColumnSeed<'_> {
-    type Value = ColumnName;
+impl Visitor<'_> for KeySeed<'_> {
+    type Value = Key;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a column name")
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<ColumnName, E> {
-        if let Some(known) = self.layout.get(self.at)
-            && **known == *v
-        {
-            return Ok(known.clone());
+    fn visit_str<E>(self, v: &str) -> Result<Key, E> {
+        match self.layout.get(self.at) {
+            Some(known) if **known == *v => Ok(Key::AsInLayout),
+            _ => Ok(Key::Other(intern(v))),
         }
-        let name = intern(v);
-        if self.at < self.layout.len() {
-            self.layout[self.at] = name.clone();
-        } else if self.at == self.layout.len() && self.at < LAYOUT_MAX {
-            self.layout.push(name.clone());
-        }
-        Ok(name)
     }
 }
 
@@ -429,6 +486,24 @@ mod tests {
         );
         let b = |i: usize| records[i].iter().find(|(c, _)| &***c == "b").unwrap().0.clone();
         assert!(Arc::ptr_eq(&b(0), &b(1)) && Arc::ptr_eq(&b(1), &b(2)) && Arc::ptr_eq(&b(2), &b(4)));
+    }
+
+    #[test]
+    fn records_with_the_same_keys_share_one_layout_until_one_changes() {
+        let mut records: Vec<Record> =
+            serde_json::from_str(r#"[{"a": 1, "b": 2}, {"a": 3, "b": 4}, {"a": 5}, {"a": 6}, {"b": 7, "a": 8}]"#)
+                .unwrap();
+        let layouts: Vec<Layout> = records.iter().map(|r| r.clone().into_layout_and_values().0).collect();
+        assert!(Arc::ptr_eq(&layouts[0], &layouts[1]), "the same keys share one list");
+        assert!(Arc::ptr_eq(&layouts[2], &layouts[3]), "so do those of a shorter record, once seen");
+        assert!(!Arc::ptr_eq(&layouts[1], &layouts[2]) && !Arc::ptr_eq(&layouts[0], &layouts[4]));
+        records[0].set("c", 9);
+        assert_eq!(records[1].remove("a"), Some(Value::Int(3)));
+        assert_eq!(records[0].to_json(), serde_json::json!({"a": 1, "b": 2, "c": 9}));
+        assert_eq!(records[1].to_json(), serde_json::json!({"b": 4}));
+        assert_eq!(*layouts[0], [intern("a"), intern("b")], "a shared layout is copied before it changes");
+        let pairs: Vec<(ColumnName, Value)> = records.swap_remove(4).into_iter().collect();
+        assert_eq!(pairs, [(intern("b"), Value::Int(7)), (intern("a"), Value::Int(8))]);
     }
 
     #[test]
