@@ -167,14 +167,10 @@ fn serve(
     spent: SyncSender<Vec<Segment>>,
 ) -> Result<(), DestinationError> {
     let mut open = None;
-    for mut job in inbox {
-        let outcome = perform(destination, observer, &mut open, &mut job, &spent);
+    for job in inbox {
+        let outcome = perform(destination, observer, &mut open, job, &spent);
         let failed = outcome.is_err();
         let _ = outbox.send(outcome);
-        if !job.segments.is_empty() {
-            // Cannot fail: the freeing thread runs until `spent` is dropped.
-            let _ = spent.send(job.segments);
-        }
         if failed {
             return Ok(());
         }
@@ -190,7 +186,7 @@ fn perform(
     destination: &mut dyn Destination,
     observer: &dyn Observer,
     open: &mut Option<Open>,
-    job: &mut Job,
+    Job { tables, segments, commit }: Job,
     spent: &SyncSender<Vec<Segment>>,
 ) -> Outcome {
     let started = Instant::now();
@@ -198,11 +194,13 @@ fn perform(
         destination.begin(jiff::Timestamp::now())?;
     }
     let transaction = open.get_or_insert_with(Open::default);
-    destination.write(&job.tables, &job.segments)?;
+    destination.write(&tables, &segments)?;
     failpoint::hit("write.after_rows");
-    transaction.rows += job.segments.iter().map(Segment::row_count).sum::<usize>();
-    let _ = spent.send(std::mem::take(&mut job.segments));
-    let Some(saved) = job.commit.take() else {
+    transaction.rows += segments.iter().map(Segment::row_count).sum::<usize>();
+    // Cannot fail: the freeing thread runs until `spent` is dropped. (Rows of a failed job
+    // are freed here: the thread stops after it.)
+    let _ = spent.send(segments);
+    let Some(saved) = commit else {
         transaction.busy += started.elapsed();
         return Ok(None);
     };
