@@ -8,8 +8,9 @@
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc's settings, read when it starts: a thread of its own returns freed pages to the
-/// system 50 ms after they fall idle, so the threads that parse and write never wait on it,
-/// and none are kept half-returned (docs/performance.md, thirteenth round).
+/// system 50 ms after they fall idle, so the threads that parse and write never wait on it;
+/// they are released at once (`MADV_DONTNEED`), not first marked free (`MADV_FREE`), which leaves
+/// them counted as resident until the kernel needs them (docs/performance.md, thirteenth round).
 #[cfg(not(target_env = "msvc"))]
 #[allow(unsafe_code)] // jemalloc looks this symbol up by name; it must hold a C string.
 #[unsafe(export_name = "_rjem_malloc_conf")]
