@@ -52,6 +52,9 @@ pub struct DuckDbDestination {
     /// The hashes of the keys each table holds, by table, once read in this session. A set
     /// only grows: after a rolled-back commit it holds keys the table lacks, which is safe.
     held: HashMap<String, KeyHashes>,
+    /// Where the sets in `held` keep their hashes: the warehouse's directory, in files without
+    /// names.
+    spill: PathBuf,
     /// Rows staged for each table in this session: when they are many next to the table, its
     /// key hashes are worth reading.
     staged_rows: HashMap<String, usize>,
@@ -159,15 +162,14 @@ impl DuckDbDestination {
         if schema.trim().is_empty() {
             return Err(DestinationError::new(DestinationErrorKind::Unavailable, "the schema name is empty"));
         }
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                DestinationError::new(
-                    DestinationErrorKind::Unavailable,
-                    format!("cannot create the directory {}", parent.display()),
-                )
-                .with_source(e)
-            })?;
-        }
+        let directory = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(directory).map_err(|e| {
+            DestinationError::new(
+                DestinationErrorKind::Unavailable,
+                format!("cannot create the directory {}", directory.display()),
+            )
+            .with_source(e)
+        })?;
         // A new file holds no table: DuckDB discards a write-ahead log left without its file.
         let fresh = !path.exists();
         let connection = Connection::open(path).map_err(|e| {
@@ -197,6 +199,7 @@ impl DuckDbDestination {
             known: HashMap::new(),
             staging: HashMap::new(),
             held: HashMap::new(),
+            spill: directory.to_owned(),
             staged_rows: HashMap::new(),
             memory_unlimited: false,
             fresh,
@@ -462,14 +465,19 @@ impl DuckDbDestination {
             let sql = format!("SELECT {} FROM {target}", keys.join(", "));
             let read_error = || write_error(format!("cannot read the keys of {target}"));
             let mut statement = self.connection.prepare(&sql).map_err(read_error())?;
+            let mut held = KeyHashes::new(&self.spill);
             let mut hashes = Vec::new();
             for batch in statement.stream_arrow([]).map_err(read_error())? {
                 // A key misread would be taken for a new one and written twice: no guessing.
                 keys::stored_hashes(batch.map_err(read_error())?.columns(), &mut hashes).map_err(|e| {
                     DestinationError::new(DestinationErrorKind::Write, format!("cannot read the keys of {target}: {e}"))
                 })?;
+                if hashes.len() >= KeyHashes::STORED_AT_ONCE {
+                    held.insert_stored(&mut hashes)?;
+                }
             }
-            self.held.insert(spec.name.clone(), KeyHashes::from_unsorted(hashes));
+            held.insert_stored(&mut hashes)?;
+            self.held.insert(spec.name.clone(), held);
         }
         Ok(self.held.get_mut(&spec.name))
     }
@@ -488,7 +496,7 @@ impl DuckDbDestination {
             None => vec![false; rows.len()],
             Some(held) => {
                 let hashes: Vec<Option<u64>> = rows.iter().map(|r| keys::row_hash(spec, &r.values)).collect();
-                held.admit(&hashes)
+                held.admit(&hashes)?
             }
         };
         let new_rows = direct.iter().filter(|d| **d).count();

@@ -2,6 +2,7 @@
 //! [`Destination`] contract. A destination crate implements [`Harness`] and calls each check
 //! from one test (see `inlet-duckdb/tests/conformance.rs`).
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use inlet_sdk::{ColumnType, Decimal, State, Value};
@@ -428,6 +429,43 @@ pub fn a_few_changes_to_a_big_table(h: &mut dyn Harness) {
     assert_eq!([name(7), name(8), name(2_000), name(9)], [Some("newer"), Some("stored"), Some("new"), Some("stored")]);
 }
 
+/// A table with more keys than a set of key hashes holds in memory ([`crate::keys`]): a first
+/// session writes 150,000 rows in pieces, each piece repeating keys of the one before with
+/// newer or older versions; a second changes 3,000 stored rows and adds 2,000. One row per
+/// key, the newest.
+pub fn a_table_larger_than_its_keys_in_memory(h: &mut dyn Harness) {
+    let tables = [item()];
+    let mut d = h.open();
+    for transaction in 0..3 {
+        d.begin(jiff::Timestamp::now()).expect("begin");
+        for piece in 0..16 {
+            let first = (transaction * 16 + piece) * 3_125;
+            let mut rows: Vec<Row> = (first..first + 3_125).map(|id| row(id, "first", 5)).collect();
+            if first > 0 {
+                rows.extend([row(first - 1, "newer", 6), row(first - 2, "older", 4)]);
+            }
+            d.write(&tables, &[Segment::Upserts { table: 0, rows }]).expect("write");
+        }
+        d.commit(&saved(transaction)).expect("commit");
+    }
+    drop(d);
+    let mut d = h.open();
+    let mut rows: Vec<Row> = (0..3_000).map(|i| row(i * 50 + 7, "second", 7)).collect();
+    rows.extend((150_000..152_000).map(|id| row(id, "added", 0)));
+    commit(d.as_mut(), &tables, vec![Segment::Upserts { table: 0, rows }], &saved(3));
+    drop(d);
+    let stored = items(h);
+    assert_eq!(stored.len(), 152_000, "one row per key");
+    let names: HashMap<i64, &str> = stored.iter().map(|(id, name, _)| (*id, name.as_str())).collect();
+    assert_eq!(names.len(), 152_000, "no key twice");
+    let name = |id: i64| names.get(&id).copied();
+    assert_eq!(
+        [name(0), name(3_124), name(3_123), name(3_125), name(57), name(149_999), name(151_999)],
+        [Some("first"), Some("newer"), Some("first"), Some("first"), Some("second"), Some("first"), Some("added")]
+    );
+    assert_eq!(stored.iter().filter(|(_, name, _)| name == "second").count(), 3_000);
+}
+
 /// Many commits over two sessions, keys repeating within and across batches, versions in
 /// any order, some rows deleted: the rows end as in the in-memory reference warehouse.
 pub fn random_upserts_match_the_reference(h: &mut dyn Harness) {
@@ -539,7 +577,7 @@ pub fn crash_in_child(child_test: &str, failpoint: &str, location: &Path) -> boo
 /// Every check that needs only a [`Harness`], in order.
 pub fn all(mut fresh: impl FnMut() -> Box<dyn Harness>) {
     type Check = fn(&mut dyn Harness);
-    let checks: [(&str, Check); 16] = [
+    let checks: [(&str, Check); 17] = [
         ("creates_tables_and_saves_state", creates_tables_and_saves_state),
         ("rewriting_a_batch_is_idempotent", rewriting_a_batch_is_idempotent),
         ("duplicates_in_a_batch_keep_the_newest", duplicates_in_a_batch_keep_the_newest),
@@ -556,6 +594,7 @@ pub fn all(mut fresh: impl FnMut() -> Box<dyn Harness>) {
         ("later_sessions_merge_with_stored_rows", later_sessions_merge_with_stored_rows),
         ("random_upserts_match_the_reference", random_upserts_match_the_reference),
         ("a_few_changes_to_a_big_table", a_few_changes_to_a_big_table),
+        ("a_table_larger_than_its_keys_in_memory", a_table_larger_than_its_keys_in_memory),
     ];
     for (name, check) in checks {
         eprintln!("conformance: {name}");

@@ -25,6 +25,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::pin::Pin;
 
 use bytes::Bytes;
@@ -217,6 +218,9 @@ pub struct PostgresDestination {
     /// The hashes of the keys each table holds, by table, once read in this session. A set
     /// only grows: after a rolled-back transaction it holds keys the table lacks, which is safe.
     held: HashMap<String, KeyHashes>,
+    /// Where the sets in `held` keep their hashes, in files without names: the system's
+    /// temporary directory (`TMPDIR`).
+    spill: PathBuf,
     /// Rows written to each table in this session: when they are many next to the table, its
     /// key hashes are worth reading.
     upserted: HashMap<String, usize>,
@@ -254,6 +258,7 @@ impl PostgresDestination {
             known: HashMap::new(),
             staging: HashMap::new(),
             held: HashMap::new(),
+            spill: std::env::temp_dir(),
             upserted: HashMap::new(),
             synced: None,
         };
@@ -366,7 +371,7 @@ impl PostgresDestination {
             if deferred_key.is_some() {
                 // An empty table: every key is new. (A set left by a rolled-back creation only
                 // holds more keys, which is safe.)
-                self.held.entry(spec.name.clone()).or_default();
+                self.held.entry(spec.name.clone()).or_insert_with(|| KeyHashes::new(&self.spill));
             }
         } else {
             for c in spec.columns.iter().filter(|c| type_of(&c.name).is_none()) {
@@ -571,19 +576,21 @@ impl PostgresDestination {
             }
             let sql = format!("SELECT {} FROM {target}", key_list(spec));
             let client = self.sql()?;
-            let hashes = self
-                .runtime
-                .block_on(async {
-                    let rows = client.query_raw(&sql, std::iter::empty::<i32>()).await?;
-                    pin_mut!(rows);
-                    let mut hashes = Vec::new();
-                    while let Some(row) = rows.try_next().await? {
-                        hashes.extend(keys::stored_hash(spec, &row)?);
+            let mut held = KeyHashes::new(&self.spill);
+            self.runtime.block_on(async {
+                let read_error = || write_error(format!("cannot read the keys of {target}"));
+                let rows = client.query_raw(&sql, std::iter::empty::<i32>()).await.map_err(read_error())?;
+                pin_mut!(rows);
+                let mut hashes = Vec::new();
+                while let Some(row) = rows.try_next().await.map_err(read_error())? {
+                    hashes.extend(keys::stored_hash(spec, &row).map_err(read_error())?);
+                    if hashes.len() >= KeyHashes::STORED_AT_ONCE {
+                        held.insert_stored(&mut hashes)?;
                     }
-                    Ok(hashes)
-                })
-                .map_err(write_error(format!("cannot read the keys of {target}")))?;
-            self.held.insert(spec.name.clone(), KeyHashes::from_unsorted(hashes));
+                }
+                held.insert_stored(&mut hashes)
+            })?;
+            self.held.insert(spec.name.clone(), held);
         }
         Ok(self.held.get_mut(&spec.name))
     }
@@ -596,7 +603,7 @@ impl PostgresDestination {
             None => vec![false; rows.len()],
             Some(held) => {
                 let hashes: Vec<Option<u64>> = rows.iter().map(|r| keys::row_hash(spec, &r.values)).collect();
-                held.admit(&hashes)
+                held.admit(&hashes)?
             }
         };
         if direct.contains(&true) {

@@ -212,3 +212,20 @@ async fn secrets_never_reach_logs_state_or_warehouse() {
     assert!(!everything.contains(&c.basic_password), "the password leaked");
     world.assert_matches_truth(false);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_hashes_with_nowhere_to_go_exit_3_naming_the_directory_and_lose_nothing() {
+    // More users than a set of key hashes keeps in memory (65,536): the rest go to TMPDIR.
+    let world = World::new(PlaygroundConfig { page_size_limit: 1_000, ..recent(80_000) }, Warehouse::Postgres).await;
+    let config = world.configuration("keyset", extra(r#"{"page_size": "1000"}"#));
+    let nowhere = world.path("no-such-directory");
+    let args = ["sync", "--config", &config.display().to_string(), "--log-format", "json"];
+    let run = world.run(&args, &[("TMPDIR", &nowhere.display().to_string())]).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("temporary files in {}", nowhere.display())), "{}", run.stderr);
+    let committed = world.rows().len();
+    assert!(committed > 0 && committed < 80_000, "the first commit stays, the failed one is gone: {committed}");
+    assert!(world.state().is_some(), "with the state it proved");
+    world.sync(&config).await.summary();
+    world.assert_matches_truth(false);
+}
