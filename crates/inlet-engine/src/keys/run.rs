@@ -63,6 +63,8 @@ pub(super) struct RunWriter {
     file: File,
     /// Hashes not yet written; the file holds a whole number of stretches before them.
     buffer: Vec<u64>,
+    /// The buffer's bytes as written, kept from write to write.
+    bytes: Vec<u8>,
     len: usize,
     fences: Vec<u64>,
 }
@@ -73,6 +75,7 @@ impl RunWriter {
         Ok(RunWriter {
             file: tempfile::tempfile_in(dir)?,
             buffer: Vec::with_capacity(STRETCH),
+            bytes: Vec::with_capacity(STRETCH * size_of::<u64>()),
             len: 0,
             fences: Vec::new(),
         })
@@ -98,8 +101,9 @@ impl RunWriter {
 
     fn write_buffer(&mut self) -> io::Result<()> {
         self.fences.extend(self.buffer.iter().step_by(BLOCK));
-        let bytes: Vec<u8> = self.buffer.iter().flat_map(|hash| hash.to_le_bytes()).collect();
-        self.file.write_all(&bytes)?;
+        self.bytes.clear();
+        self.bytes.extend(self.buffer.iter().flat_map(|hash| hash.to_le_bytes()));
+        self.file.write_all(&self.bytes)?;
         self.len += self.buffer.len();
         self.buffer.clear();
         Ok(())
@@ -217,7 +221,7 @@ pub(super) struct Lookup<'a> {
 
 impl<'a> Lookup<'a> {
     pub(super) fn new(run: &'a Run) -> Self {
-        Lookup { run, block: None, bytes: Vec::new(), hashes: Vec::with_capacity(BLOCK) }
+        Lookup { run, block: None, bytes: Vec::new(), hashes: Vec::new() }
     }
 
     /// Whether the run holds `hash`.
