@@ -2,9 +2,13 @@
 //! transaction.
 
 use std::fmt;
+use std::time::Duration;
 
 use inlet_sdk::{ColumnType, State, Value};
 use serde::{Deserialize, Serialize};
+
+/// What [`Destination::commit_interval`] is unless a destination says otherwise.
+pub(crate) const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_millis(200);
 
 /// A warehouse. Methods run on the engine's commit thread, one at a time.
 ///
@@ -33,6 +37,14 @@ pub trait Destination: Send {
     /// call costs a round of waiting asks for larger ones.
     fn piece_rows(&self) -> usize {
         3_125
+    }
+
+    /// How long a transaction lives at least before the engine commits it because the writer
+    /// has caught up with the connector (one that reaches the row limit commits at once, and
+    /// so does a sync's last). While the source is slower than the warehouse, as with small
+    /// pages, checkpoints this close share one transaction instead of paying a commit each.
+    fn commit_interval(&self) -> Duration {
+        DEFAULT_COMMIT_INTERVAL
     }
 
     /// The state of the last commit, with the name of the connector that wrote it.

@@ -3,11 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use inlet_sdk::{Record, Value};
 
 use crate::destination::{
-    ColumnSpec, Destination, DestinationError, DestinationErrorKind, SavedState, Segment, TableSpec,
+    ColumnSpec, DEFAULT_COMMIT_INTERVAL, Destination, DestinationError, DestinationErrorKind, SavedState, Segment,
+    TableSpec,
 };
 
 /// One row as stored.
@@ -35,6 +37,8 @@ struct Warehouse {
     /// Rows of the largest `write` of the committed transactions.
     largest_write: usize,
     failing_commits: u64,
+    /// What its destinations answer to [`Destination::commit_interval`]; `None`: the default.
+    commit_interval: Option<Duration>,
 }
 
 /// A warehouse in memory, shared by the destinations made from it.
@@ -87,6 +91,12 @@ impl MemoryWarehouse {
     pub fn fail_commits(&self, n: u64) {
         self.lock().failing_commits = n;
     }
+
+    /// Makes its destinations ask for `interval` as their
+    /// [`commit_interval`](Destination::commit_interval).
+    pub fn ask_commit_interval(&self, interval: Duration) {
+        self.lock().commit_interval = Some(interval);
+    }
 }
 
 struct MemoryDestination {
@@ -131,6 +141,10 @@ fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
 impl Destination for MemoryDestination {
     fn describe(&self) -> String {
         "memory".into()
+    }
+
+    fn commit_interval(&self) -> Duration {
+        self.warehouse.lock().commit_interval.unwrap_or(DEFAULT_COMMIT_INTERVAL)
     }
 
     fn saved_state(&mut self) -> Result<Option<SavedState>, DestinationError> {

@@ -31,8 +31,9 @@ pub struct SyncOptions {
     pub commit_delay: Duration,
     /// Shortest life of a transaction committed because the writer caught up with the
     /// connector: with small pages, the checkpoints of this long share one transaction
-    /// instead of paying a commit each.
-    pub commit_interval: Duration,
+    /// instead of paying a commit each. `None`: the destination's
+    /// [`commit_interval`](Destination::commit_interval).
+    pub commit_interval: Option<Duration>,
 }
 
 impl Default for SyncOptions {
@@ -43,7 +44,7 @@ impl Default for SyncOptions {
             commit_rows: 50_000,
             piece_rows: None,
             commit_delay: Duration::from_secs(2),
-            commit_interval: Duration::from_millis(200),
+            commit_interval: None,
         }
     }
 }
@@ -127,7 +128,7 @@ pub async fn sync<C: Connector>(
         max_rows: options.commit_rows,
         piece_rows: options.piece_rows.unwrap_or_else(|| destination.piece_rows()),
         max_delay: options.commit_delay,
-        min_delay: options.commit_interval,
+        min_delay: options.commit_interval.unwrap_or_else(|| destination.commit_interval()),
     };
     let writer_ending = ending.clone();
     let writer_observer = observer.clone();

@@ -297,7 +297,7 @@ async fn small_batches_and_commits_keep_memory_bounded_without_losing_anything()
         commit_rows: 500,
         piece_rows: Some(150),
         commit_delay: std::time::Duration::from_millis(10),
-        commit_interval: std::time::Duration::ZERO,
+        commit_interval: Some(std::time::Duration::ZERO),
     };
     let report = run_with(&scripted(steps), &warehouse, &options).await.unwrap();
     assert_eq!(live_ids(&warehouse).len(), 5000);
@@ -316,7 +316,7 @@ async fn a_large_transaction_is_written_in_pieces() {
         commit_rows: 2000,
         piece_rows: Some(150),
         commit_delay: hour,
-        commit_interval: hour,
+        commit_interval: Some(hour),
         ..SyncOptions::default()
     };
     let report = run_with(&scripted(steps), &warehouse, &options).await.unwrap();
@@ -337,7 +337,7 @@ async fn without_a_piece_size_of_its_own_a_sync_writes_the_pieces_its_destinatio
         commit_rows: 10 * asked,
         piece_rows: None,
         commit_delay: hour,
-        commit_interval: hour,
+        commit_interval: Some(hour),
         ..SyncOptions::default()
     };
     let report = run_with(&scripted(steps), &warehouse, &options).await.unwrap();
@@ -357,7 +357,7 @@ async fn small_checkpoints_from_a_slow_source_share_transactions() {
         steps.push(Step::Pause(std::time::Duration::from_millis(2)));
     }
     let mut commits = Vec::new();
-    for interval in [std::time::Duration::ZERO, SyncOptions::default().commit_interval] {
+    for interval in [Some(std::time::Duration::ZERO), None] {
         let warehouse = MemoryWarehouse::new();
         let options = SyncOptions { commit_interval: interval, ..SyncOptions::default() };
         let report = run_with(&scripted(steps.clone()), &warehouse, &options).await.unwrap();
@@ -367,4 +367,27 @@ async fn small_checkpoints_from_a_slow_source_share_transactions() {
     }
     assert!(commits[0] >= 100, "without an interval, a commit per page or close to it: {commits:?}");
     assert!(commits[1] <= 10, "with the default interval, pages share transactions: {commits:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_interval_of_its_own_a_sync_commits_as_seldom_as_its_destination_asks() {
+    // 100 pages of 2 rows, 2 ms apart: the writer catches up after every page.
+    let mut steps = Vec::new();
+    for page in 0..100 {
+        steps.extend([Step::Upsert(2 * page, T1), Step::Upsert(2 * page + 1, T1), Step::Checkpoint(2 * page + 1)]);
+        steps.push(Step::Pause(std::time::Duration::from_millis(2)));
+    }
+    let hour = std::time::Duration::from_secs(3600);
+    let mut commits = Vec::new();
+    for interval in [Some(std::time::Duration::ZERO), None] {
+        let warehouse = MemoryWarehouse::new();
+        warehouse.ask_commit_interval(hour);
+        let options = SyncOptions { commit_interval: interval, commit_delay: hour, ..SyncOptions::default() };
+        let report = run_with(&scripted(steps.clone()), &warehouse, &options).await.unwrap();
+        assert_eq!(live_ids(&warehouse).len(), 200, "every row, whatever the interval");
+        assert_eq!(cursor(&warehouse), 199, "and the last state");
+        commits.push(report.commits);
+    }
+    assert!(commits[0] >= 50, "the sync's own interval overrides the destination's: {commits:?}");
+    assert_eq!(commits[1], 1, "asked for an hour, the sync commits once, at its end: {commits:?}");
 }
