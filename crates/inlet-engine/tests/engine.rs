@@ -348,14 +348,20 @@ async fn without_a_piece_size_of_its_own_a_sync_writes_the_pieces_its_destinatio
     assert!((asked..asked + 100).contains(&largest), "pieces of {asked} rows asked, {largest} written");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn small_checkpoints_from_a_slow_source_share_transactions() {
-    // 200 pages of 2 rows, 2 ms apart: the writer catches up after every page.
+/// `pages` pages of 2 rows, each checkpointed, 2 ms apart: a source so slow that the writer
+/// catches up after every page.
+fn pages_of_two_rows_2_ms_apart(pages: i64) -> Vec<Step> {
     let mut steps = Vec::new();
-    for page in 0..200 {
+    for page in 0..pages {
         steps.extend([Step::Upsert(2 * page, T1), Step::Upsert(2 * page + 1, T1), Step::Checkpoint(2 * page + 1)]);
         steps.push(Step::Pause(std::time::Duration::from_millis(2)));
     }
+    steps
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_checkpoints_from_a_slow_source_share_transactions() {
+    let steps = pages_of_two_rows_2_ms_apart(200);
     let mut commits = Vec::new();
     for interval in [Some(std::time::Duration::ZERO), None] {
         let warehouse = MemoryWarehouse::new();
@@ -371,12 +377,7 @@ async fn small_checkpoints_from_a_slow_source_share_transactions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_an_interval_of_its_own_a_sync_commits_as_seldom_as_its_destination_asks() {
-    // 100 pages of 2 rows, 2 ms apart: the writer catches up after every page.
-    let mut steps = Vec::new();
-    for page in 0..100 {
-        steps.extend([Step::Upsert(2 * page, T1), Step::Upsert(2 * page + 1, T1), Step::Checkpoint(2 * page + 1)]);
-        steps.push(Step::Pause(std::time::Duration::from_millis(2)));
-    }
+    let steps = pages_of_two_rows_2_ms_apart(100);
     let hour = std::time::Duration::from_secs(3600);
     let mut commits = Vec::new();
     for interval in [Some(std::time::Duration::ZERO), None] {
