@@ -13,7 +13,7 @@ const BLOCK_BITS: usize = 512;
 /// The filter: a hash absent from it is certainly absent from the set.
 #[derive(Debug)]
 pub(super) struct Filter {
-    /// None for the saturated filter, which every hash passes.
+    /// Empty for the saturated filter, which every hash passes.
     blocks: Vec<[u64; 8]>,
 }
 
