@@ -12,6 +12,7 @@
 //! - [`keys`] is the set of stored key hashes that lets SQL destinations write new rows
 //!   straight into their tables.
 //! - [`sync`] runs one sync and reports what it did; [`SyncError`] says why it failed.
+//!   [`spawn_sync`] runs it as a runtime task, as a command that blocks on a runtime should.
 
 mod committer;
 #[cfg(feature = "conformance")]
@@ -30,5 +31,5 @@ pub use destination::{
     columns,
 };
 pub use memory::{MemoryWarehouse, StoredRow};
-pub use sync::{Observer, Silent, SyncError, SyncOptions, SyncReport, sync};
+pub use sync::{Observer, Silent, SyncError, SyncOptions, SyncReport, spawn_sync, sync};
 pub use tables::DataError;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use inlet_engine::{MemoryWarehouse, Silent, SyncError, SyncOptions, sync};
+use inlet_engine::{MemoryWarehouse, Silent, SyncError, SyncOptions, spawn_sync, sync};
 use inlet_sdk::{ColumnType, Configuration, Connector, Error, ErrorKind, Operations, Record, State, Table, Value};
 
 /// One step of a scripted connector.
@@ -14,6 +14,8 @@ enum Step {
     Truncate,
     Checkpoint(i64),
     Fail,
+    /// The connector has a bug.
+    Panic,
     Hang,
     /// The source takes this long to answer.
     Pause(std::time::Duration),
@@ -57,6 +59,7 @@ impl Connector for Scripted {
                 Step::Truncate => ops.truncate("item").await?,
                 Step::Checkpoint(n) => ops.checkpoint(&serde_json::json!({ "cursor": n })).await?,
                 Step::Fail => return Err(Error::source("the source answered 500")),
+                Step::Panic => panic!("the connector's own bug"),
                 Step::Pause(how_long) => tokio::time::sleep(*how_long).await,
                 Step::Hang => std::future::pending::<()>().await,
             }
@@ -203,6 +206,42 @@ async fn stopping_commits_what_was_received() {
     assert!(report.stopped);
     assert_eq!(live_ids(&warehouse), [1, 2], "the change after the checkpoint was received, so it is kept");
     assert_eq!(cursor(&warehouse), 1, "but the state claims only what the checkpoint proved");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_spawned_on_the_runtime_stops_and_commits_as_one_awaited_in_place() {
+    let warehouse = MemoryWarehouse::new();
+    let connector = scripted(vec![Step::Upsert(1, T1), Step::Checkpoint(1), Step::Upsert(2, T1), Step::Hang]);
+    let report = spawn_sync(
+        Arc::new(connector),
+        Configuration::default(),
+        warehouse.destination(),
+        SyncOptions::default(),
+        Arc::new(Silent),
+        tokio::time::sleep(std::time::Duration::from_millis(100)),
+    )
+    .await
+    .unwrap();
+    assert!(report.stopped);
+    assert_eq!((report.operations.upserts, report.operations.checkpoints), (2, 1));
+    assert_eq!(live_ids(&warehouse), [1, 2]);
+    assert_eq!(cursor(&warehouse), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_that_panics_in_a_spawned_sync_panics_its_caller_with_its_own_message() {
+    let warehouse = MemoryWarehouse::new();
+    let connector = scripted(vec![Step::Upsert(1, T1), Step::Checkpoint(1), Step::Panic]);
+    let caller = tokio::spawn(spawn_sync(
+        Arc::new(connector),
+        Configuration::default(),
+        warehouse.destination(),
+        SyncOptions::default(),
+        Arc::new(Silent),
+        std::future::pending(),
+    ));
+    let panic = caller.await.expect_err("the caller panics").into_panic();
+    assert_eq!(panic.downcast_ref::<&str>(), Some(&"the connector's own bug"));
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! equal to the source.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Args;
 use inlet_connectors::Builtin;
@@ -95,13 +96,13 @@ async fn sync_one(
     json["base_url"] = format!("{}{endpoint}", playground.url()).into();
     let configuration = Configuration::from_map(json.as_object().expect("an object").clone());
     let destination = DuckDbDestination::open(warehouse, strategy).map_err(Failure::destination)?;
-    let connector = Builtin::new();
-    let report = inlet_engine::sync(
-        &connector,
-        &configuration,
+    let connector = Arc::new(Builtin::new());
+    let report = inlet_engine::spawn_sync(
+        connector.clone(),
+        configuration,
         Box::new(destination),
-        &SyncOptions::default(),
-        std::sync::Arc::new(Silent),
+        SyncOptions::default(),
+        Arc::new(Silent),
         std::future::pending(),
     )
     .await

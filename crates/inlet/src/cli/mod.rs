@@ -165,16 +165,16 @@ struct Flavor {
 pub fn main() -> ExitCode {
     let connector = inlet_connectors::Builtin::new();
     let stats = Some(connector.stats());
-    run_with(&connector, Flavor { builtin: true, stats })
+    run_with(Arc::new(connector), Flavor { builtin: true, stats })
 }
 
 /// Runs the `inlet` command line for `connector`: `sync`, `check`, `state`, `reset` and
 /// `playground` work as they do for the built-in strategies.
 pub fn run<C: Connector>(connector: C) -> ExitCode {
-    run_with(&connector, Flavor { builtin: false, stats: None })
+    run_with(Arc::new(connector), Flavor { builtin: false, stats: None })
 }
 
-fn run_with<C: Connector>(connector: &C, flavor: Flavor) -> ExitCode {
+fn run_with<C: Connector>(connector: Arc<C>, flavor: Flavor) -> ExitCode {
     inlet_connectors::install_tls_provider();
     let mut command = Cli::command();
     if !flavor.builtin {
@@ -194,8 +194,8 @@ fn run_with<C: Connector>(connector: &C, flavor: Flavor) -> ExitCode {
     init_logging(cli.log_format, &cli.command);
     let outcome = match cli.command {
         Command::Sync(args) => sync::run(connector, args, cli.log_format, flavor.stats),
-        Command::Check(args) => sync::check(connector, args),
-        Command::State(command) => state::run(connector, command),
+        Command::Check(args) => sync::check(connector.as_ref(), args),
+        Command::State(command) => state::run(connector.as_ref(), command),
         Command::Reset(args) => state::reset(args),
         Command::Demo(_) if !flavor.builtin => {
             Err(Failure::usage(anyhow::anyhow!("`demo` runs inlet's built-in strategies; use the inlet binary")))

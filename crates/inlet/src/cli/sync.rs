@@ -36,7 +36,7 @@ pub struct CheckArgs {
 
 /// Runs one sync; a second Ctrl-C exits at once.
 pub fn run<C: Connector>(
-    connector: &C,
+    connector: Arc<C>,
     args: SyncArgs,
     format: LogFormat,
     stats: Option<Arc<SourceStats>>,
@@ -69,9 +69,15 @@ pub fn run<C: Connector>(
                 std::process::exit(Exit::Interrupted as i32);
             });
         };
-        let result =
-            inlet_engine::sync(connector, &configuration, destination, &SyncOptions::default(), progress.clone(), stop)
-                .await;
+        let result = inlet_engine::spawn_sync(
+            connector,
+            configuration,
+            destination,
+            SyncOptions::default(),
+            progress.clone(),
+            stop,
+        )
+        .await;
         ticker.abort();
         result
     });

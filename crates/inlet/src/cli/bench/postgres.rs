@@ -196,11 +196,11 @@ async fn copy_load(args: &PostgresBench) -> Result<Duration, Failure> {
         .expect("the thread opening the destination")
         .map_err(Failure::destination)?;
     let started = Instant::now();
-    inlet_engine::sync(
-        &connector,
-        &Configuration::default(),
+    inlet_engine::spawn_sync(
+        Arc::new(connector),
+        Configuration::default(),
         Box::new(destination),
-        &SyncOptions::default(),
+        SyncOptions::default(),
         Arc::new(Silent),
         std::future::pending(),
     )

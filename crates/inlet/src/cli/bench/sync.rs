@@ -343,10 +343,10 @@ pub fn measure(args: MeasureArgs) -> Result<Exit, Failure> {
     let rows = runtime.block_on(async {
         match (args.phase, destination) {
             (Phase::Load, Some(destination)) => {
-                engine_sync(&Preloaded::new(pages), &Configuration::default(), destination).await
+                engine_sync(Preloaded::new(pages), Configuration::default(), destination).await
             }
-            (Phase::Sync, Some(destination)) => engine_sync(&Builtin::new(), &configuration, destination).await,
-            _ => fetch_only(&configuration).await,
+            (Phase::Sync, Some(destination)) => engine_sync(Builtin::new(), configuration, destination).await,
+            _ => fetch_only(configuration).await,
         }
     })?;
     let seconds = started.elapsed().as_secs_f64();
@@ -360,9 +360,9 @@ fn own_memory() -> (u64, u64) {
     super::peak_memory(std::process::id()).unwrap_or((0, 0))
 }
 
-/// Every page requested, received and parsed by the strategy; the records are counted and
-/// dropped.
-async fn fetch_only(configuration: &Configuration) -> Result<u64, Failure> {
+/// Every page requested, received and parsed by the strategy, on a runtime task as
+/// [`inlet_engine::spawn_sync`] runs it; the records are counted and dropped.
+async fn fetch_only(configuration: Configuration) -> Result<u64, Failure> {
     let options = SyncOptions::default();
     let (mut operations, mut batches) = Operations::channel(options.queue_changes, options.batch_changes);
     let counting = tokio::spawn(async move {
@@ -372,24 +372,25 @@ async fn fetch_only(configuration: &Configuration) -> Result<u64, Failure> {
         }
         rows
     });
-    let connector = Builtin::new();
-    connector.update(configuration, &State::new(), &mut operations).await.map_err(Failure::connector)?;
-    operations.flush().await.map_err(Failure::connector)?;
-    drop(operations);
+    let fetching = tokio::spawn(async move {
+        Builtin::new().update(&configuration, &State::new(), &mut operations).await?;
+        operations.flush().await
+    });
+    fetching.await.expect("the fetching task").map_err(Failure::connector)?;
     Ok(counting.await.expect("the counting task"))
 }
 
 /// One sync through the engine into `destination`; returns the rows upserted.
 async fn engine_sync<C: Connector>(
-    connector: &C,
-    configuration: &Configuration,
+    connector: C,
+    configuration: Configuration,
     destination: Box<dyn Destination>,
 ) -> Result<u64, Failure> {
-    let report = inlet_engine::sync(
-        connector,
+    let report = inlet_engine::spawn_sync(
+        Arc::new(connector),
         configuration,
         destination,
-        &SyncOptions::default(),
+        SyncOptions::default(),
         Arc::new(Silent),
         std::future::pending(),
     )
