@@ -103,7 +103,7 @@ impl Connector for Builtin {
             _ => "`data`",
         };
         source
-            .get(url.as_str(), |body| {
+            .get(&url, |body| {
                 let value: serde_json::Value = page::parse(body)?;
                 let has = |key: &str| value.get(key).is_some();
                 let ok = has("data")

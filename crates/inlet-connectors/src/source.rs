@@ -13,8 +13,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use inlet_sdk::{Error, Secret};
-use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use reqwest::{StatusCode, Url};
 use tokio::sync::Mutex;
 
 /// How a request is retried.
@@ -167,7 +167,7 @@ impl Source {
     }
 
     /// GETs `url` and hands the whole body to `parse`, retrying per the policy.
-    pub async fn get<T>(&self, url: &str, parse: impl Fn(&[u8]) -> Result<T, BodyError>) -> Result<T, Error> {
+    pub async fn get<T>(&self, url: &Url, parse: impl Fn(&[u8]) -> Result<T, BodyError>) -> Result<T, Error> {
         let parse = &parse;
         self.with_retries(url, |attempt| async move {
             let response = self.send(url, attempt).await?;
@@ -183,7 +183,7 @@ impl Source {
 
     /// GETs `url` and feeds the body to `consume` chunk by chunk, so that a response of any
     /// size costs a chunk of memory. `consume` starts again from the first chunk on a retry.
-    pub async fn stream<C: ChunkConsumer>(&self, url: &str, consumer: &mut C) -> Result<(), Error> {
+    pub async fn stream<C: ChunkConsumer>(&self, url: &Url, consumer: &mut C) -> Result<(), Error> {
         let consumer = Mutex::new(consumer);
         self.with_retries(url, |attempt| {
             let consumer = &consumer;
@@ -212,7 +212,7 @@ impl Source {
         .await
     }
 
-    async fn with_retries<T, F, Fut>(&self, url: &str, mut attempt_once: F) -> Result<T, Error>
+    async fn with_retries<T, F, Fut>(&self, url: &Url, mut attempt_once: F) -> Result<T, Error>
     where
         F: FnMut(u32) -> Fut,
         Fut: std::future::Future<Output = Result<T, Attempt>>,
@@ -240,9 +240,10 @@ impl Source {
         Err(Error::source(format!("GET {url} failed after {} attempts: {last_reason}", self.retry.attempts)))
     }
 
-    async fn send(&self, url: &str, attempt: u32) -> Result<reqwest::Response, Attempt> {
+    async fn send(&self, url: &Url, attempt: u32) -> Result<reqwest::Response, Attempt> {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        let mut request = self.client.get(url).timeout(self.retry.timeout);
+        // A parsed URL: given text, the client would parse it again for every request.
+        let mut request = self.client.get(url.clone()).timeout(self.retry.timeout);
         if let Some(header) = self.authorization(attempt > 1).await? {
             request = request.header(AUTHORIZATION, header);
         }

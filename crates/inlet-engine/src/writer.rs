@@ -232,7 +232,15 @@ impl Writer {
         let segment = match change {
             Change::Upsert { table, record } => {
                 let table = self.tables.table(&table)?;
-                Segment::Upserts { table, rows: vec![Row { values: self.tables.row(table, record)?, deleted: false }] }
+                let row = Row { values: self.tables.row(table, record)?, deleted: false };
+                // Most changes extend the segment before them: no vector of one row each.
+                if let Some(Segment::Upserts { table: t, rows }) = pending.segments.last_mut()
+                    && *t == table
+                {
+                    rows.push(row);
+                    return Ok(());
+                }
+                Segment::Upserts { table, rows: vec![row] }
             }
             Change::Update { table, record } => {
                 let table = self.tables.table(&table)?;

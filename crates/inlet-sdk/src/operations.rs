@@ -167,7 +167,10 @@ impl Operations {
 
     /// Sends what is pending, checkpoint or not; the engine calls it when the connector returns.
     pub async fn flush(&mut self) -> Result<(), Error> {
-        let batch = std::mem::take(&mut self.pending);
+        // The next batch is likely as long as this one (a page's worth): room for it up front,
+        // rather than growing a vector from nothing for each page.
+        let room_for_next = Batch { changes: Vec::with_capacity(self.pending.changes.len()), ..Batch::default() };
+        let batch = std::mem::replace(&mut self.pending, room_for_next);
         if batch == Batch::default() {
             return Ok(());
         }
