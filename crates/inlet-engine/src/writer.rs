@@ -234,9 +234,7 @@ impl Writer {
                 let table = self.tables.table(&table)?;
                 let row = Row { values: self.tables.row(table, record)?, deleted: false };
                 // Most changes extend the segment before them: no vector of one row each.
-                if let Some(Segment::Upserts { table: t, rows }) = pending.segments.last_mut()
-                    && *t == table
-                {
+                if let Some(rows) = last_upserts(&mut pending.segments, table) {
                     rows.push(row);
                     return Ok(());
                 }
@@ -250,9 +248,7 @@ impl Writer {
                 let table = self.tables.table(&table)?;
                 let key = self.tables.key(table, keys)?;
                 // A delete right after the upsert of the same row (a tombstone) marks that row.
-                if let Some(Segment::Upserts { table: t, rows }) = pending.segments.last_mut()
-                    && *t == table
-                    && let Some(last) = rows.last_mut()
+                if let Some(last) = last_upserts(&mut pending.segments, table).and_then(|rows| rows.last_mut())
                     && key_of(&self.tables, table, &last.values) == key
                 {
                     last.deleted = true;
@@ -297,6 +293,14 @@ impl Writer {
         self.tables.settle_all();
         self.tables_created = true;
         Ok(())
+    }
+}
+
+/// The rows of the last segment, if it upserts into `table`: where the next upsert into it goes.
+fn last_upserts(segments: &mut [Segment], table: usize) -> Option<&mut Vec<Row>> {
+    match segments.last_mut() {
+        Some(Segment::Upserts { table: t, rows }) if *t == table => Some(rows),
+        _ => None,
     }
 }
 
