@@ -2,13 +2,15 @@
 # Regenerate crates/inlet/link/hot-symbols.txt: the functions the release binary runs, as
 # valgrind's callgrind records them, in the order the linker is to place them
 # (crates/inlet/build.rs). First those of a first sync of 100,000 users into DuckDB, the
-# command whose memory matters most, then those the following commands add: a sync with
-# nothing new, `state show`, a first and a second sync into PostgreSQL, `demo`. So a DuckDB
-# sync maps a few contiguous megabytes of code instead of pages all over the binary.
+# command whose memory matters most, then those the following commands add: a first sync of
+# 1,000,000 users (a longer sync runs functions a short one never does, which would otherwise
+# lie scattered, a page of code each), a sync with nothing new, `state show`, a first and a
+# second sync into PostgreSQL, `demo`. So a DuckDB sync maps a few contiguous megabytes of
+# code instead of pages all over the binary, and a long one no more than a short one.
 #
 # Run it after upgrading DuckDB or the Rust toolchain, or after large changes: symbols the
 # list names and the build lacks are skipped, so a stale list costs memory, not correctness.
-# Needs valgrind; the PostgreSQL syncs run when 127.0.0.1:5432 answers. About 5 minutes.
+# Needs valgrind; the PostgreSQL syncs run when 127.0.0.1:5432 answers. About 10 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,19 +25,26 @@ bin="$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)/inlet"
 work="$(mktemp -d)"
 "$bin" playground --quiet --users 100000 --page-size-limit 1000 --port "$port" >/dev/null &
 playground=$!
-trap 'kill "$playground" 2>/dev/null; rm -rf "$work"' EXIT
+"$bin" playground --quiet --users 1000000 --page-size-limit 1000 --port "$((port + 1))" >/dev/null &
+large=$!
+trap 'kill "$playground" "$large" 2>/dev/null; rm -rf "$work"' EXIT
 cat >"$work/configuration.json" <<EOF
 {"strategy": "offset", "base_url": "http://127.0.0.1:$port/pagination/offset", "page_size": 1000, "concurrency": 4}
 EOF
-answered=
-for _ in $(seq 1 50); do
-    if "$bin" check --config "$work/configuration.json" --warehouse "$work/check.db" >/dev/null 2>&1; then
-        answered=yes
-        break
-    fi
-    sleep 0.2
+cat >"$work/large.json" <<EOF
+{"strategy": "offset", "base_url": "http://127.0.0.1:$((port + 1))/pagination/offset", "page_size": 1000, "concurrency": 4}
+EOF
+for config in configuration large; do
+    answered=
+    for _ in $(seq 1 50); do
+        if "$bin" check --config "$work/$config.json" --warehouse "$work/check.db" >/dev/null 2>&1; then
+            answered=yes
+            break
+        fi
+        sleep 0.2
+    done
+    [ -n "$answered" ] || { echo "no playground answered for $config.json (ports $port and $((port + 1)); set PORT)" >&2; exit 1; }
 done
-[ -n "$answered" ] || { echo "the playground did not answer on port $port (set PORT to another)" >&2; exit 1; }
 
 traces=0
 trace() {
@@ -46,6 +55,7 @@ trace() {
         { cat "$work/valgrind.log" >&2; exit 1; }
 }
 trace sync --config configuration.json --warehouse warehouse.db
+trace sync --config large.json --warehouse large.db
 trace sync --config configuration.json --warehouse warehouse.db
 trace state show --config configuration.json --warehouse warehouse.db
 drop_schema() {
