@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use inlet_sdk::{ColumnType, Record, Table, Value};
+use inlet_sdk::{ColumnType, Conformer, Record, Table, Value};
 
 use crate::source::BodyError;
 
@@ -49,21 +49,52 @@ impl Row {
 /// Checks `record` against `table` and reads its `updatedAt`. A failure makes the
 /// whole response unusable (it is retried, then fails the sync), so that a bad record is
 /// never half-written.
-pub fn check(table: &Table, mut record: Record) -> Result<Row, BodyError> {
-    table.conform(&mut record).map_err(|e| format!("a record does not fit: {e}"))?;
-    let Some(id) = record.get("id") else { return Err("a record has no `id`".into()) };
-    // `updatedAt` is declared UTC_DATETIME: conformed, it is an instant.
-    let updated_at = match record.get("updatedAt") {
-        Some(Value::Timestamp(at)) => at.as_second(),
-        _ => return Err(format!("record {id}: `updatedAt` is missing")),
-    };
-    let deleted = record.get("deletedAt").is_some_and(|v| !v.is_null());
-    Ok(Row { record, updated_at, deleted })
+pub fn check(table: &Table, record: Record) -> Result<Row, BodyError> {
+    Checker::new(table).check(record)
 }
 
 /// Checks every record of a response.
 pub fn check_all(table: &Table, records: Vec<Record>) -> Result<Vec<Row>, BodyError> {
-    records.into_iter().map(|r| check(table, r)).collect()
+    let mut checker = Checker::new(table);
+    records.into_iter().map(|record| checker.check(record)).collect()
+}
+
+/// Checks the records of one table, knowing where its columns are: a page's records, which
+/// share their layout, are conformed and read without comparing column names.
+struct Checker<'t> {
+    conformer: Conformer<'t>,
+    /// The places in the table's declared columns of `id`, `updatedAt` and `deletedAt`.
+    id: Option<usize>,
+    updated_at: Option<usize>,
+    deleted_at: Option<usize>,
+}
+
+impl<'t> Checker<'t> {
+    fn new(table: &'t Table) -> Self {
+        let place = |name: &str| table.columns.iter().position(|c| c.name == name);
+        Checker {
+            conformer: table.conformer(),
+            id: place("id"),
+            updated_at: place("updatedAt"),
+            deleted_at: place("deletedAt"),
+        }
+    }
+
+    fn check(&mut self, mut record: Record) -> Result<Row, BodyError> {
+        self.conformer.conform(&mut record).map_err(|e| format!("a record does not fit: {e}"))?;
+        let get = |place: Option<usize>, name: &str| match place {
+            Some(place) => self.conformer.value(&record, place),
+            None => record.get(name),
+        };
+        let Some(id) = get(self.id, "id") else { return Err("a record has no `id`".into()) };
+        // `updatedAt` is declared UTC_DATETIME: conformed, it is an instant.
+        let updated_at = match get(self.updated_at, "updatedAt") {
+            Some(Value::Timestamp(at)) => at.as_second(),
+            _ => return Err(format!("record {id}: `updatedAt` is missing")),
+        };
+        let deleted = get(self.deleted_at, "deletedAt").is_some_and(|v| !v.is_null());
+        Ok(Row { record, updated_at, deleted })
+    }
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ pub use configuration::{Configuration, Secret, is_secret_key, lenient};
 pub use connector::Connector;
 pub use error::{Error, ErrorKind};
 pub use operations::{Batch, Batches, Change, OperationCounts, Operations, TableName};
-pub use schema::{Column, ColumnType, ConversionError, MAX_DECIMAL_PRECISION, Table};
+pub use schema::{Column, ColumnType, Conformer, ConversionError, MAX_DECIMAL_PRECISION, Table};
 pub use state::State;
 pub use value::{ColumnName, Layout, Record, RecordIntoIter, Value, intern};
 

@@ -6,12 +6,13 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::value::{Record, Value};
+use crate::value::{Layout, Record, Value};
 
 /// A column type of the Fivetran Connector SDK.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -372,28 +373,78 @@ impl Table {
     /// an instant, parsed once. Connectors call it to reject a bad page before any of it
     /// reaches the engine; after an error the record is not to be used.
     pub fn conform(&self, record: &mut Record) -> Result<(), String> {
-        for key in &self.primary_key {
-            match record.get(key) {
-                None | Some(Value::Null) => {
-                    return Err(format!("table `{}`: primary key column `{key}` is missing or null", self.name));
-                }
-                Some(_) => {}
+        self.conformer().conform(record)
+    }
+
+    /// What conforms many records, such as a page's, faster than [`conform`](Table::conform)
+    /// one by one.
+    pub fn conformer(&self) -> Conformer<'_> {
+        Conformer { table: self, layout: None, positions: Vec::new() }
+    }
+}
+
+/// Conforms records to a table (see [`Table::conform`]), remembering where the table's key
+/// and declared columns sit in the last record's [`Layout`]: the records of a page share one,
+/// so all but the first are conformed without comparing a column name (those comparisons were
+/// two fifths of conforming a user).
+#[derive(Debug)]
+pub struct Conformer<'t> {
+    table: &'t Table,
+    /// The layout `positions` were found in; held, so that it cannot be another one at the
+    /// same address.
+    layout: Option<Layout>,
+    /// Where each primary key column, then each declared column, sits in `layout`.
+    positions: Vec<Option<usize>>,
+}
+
+impl Conformer<'_> {
+    /// Conforms `record` as [`Table::conform`] does.
+    pub fn conform(&mut self, record: &mut Record) -> Result<(), String> {
+        self.locate(record);
+        let table = self.table;
+        let (keys, columns) = self.positions.split_at(table.primary_key.len());
+        for (key, at) in table.primary_key.iter().zip(keys) {
+            if at.is_none_or(|at| record.value_at(at).is_null()) {
+                return Err(format!("table `{}`: primary key column `{key}` is missing or null", table.name));
             }
         }
-        // Sources mostly send the columns in the order they are declared.
-        let mut hint = 0;
-        for column in &self.columns {
-            if let Some(value) = record.get_mut_from(&column.name, &mut hint) {
-                if column.ty.holds(value) {
-                    continue;
-                }
-                *value = column
-                    .ty
-                    .convert(std::mem::replace(value, Value::Null))
-                    .map_err(|e| format!("table `{}`, column `{}`: {e}", self.name, column.name))?;
+        for (column, at) in table.columns.iter().zip(columns) {
+            let Some(at) = *at else { continue };
+            let value = record.value_at_mut(at);
+            if column.ty.holds(value) {
+                continue;
             }
+            *value = column
+                .ty
+                .convert(std::mem::replace(value, Value::Null))
+                .map_err(|e| format!("table `{}`, column `{}`: {e}", table.name, column.name))?;
         }
         Ok(())
+    }
+
+    /// The value in `record` of the table's declared column number `column` (its place in
+    /// [`Table::columns`]), if the record has it: without comparing names when `record` has the
+    /// layout of the record conformed last.
+    pub fn value<'r>(&self, record: &'r Record, column: usize) -> Option<&'r Value> {
+        match &self.layout {
+            Some(layout) if Arc::ptr_eq(layout, record.layout()) => {
+                self.positions[self.table.primary_key.len() + column].map(|at| record.value_at(at))
+            }
+            _ => record.get(&self.table.columns[column].name),
+        }
+    }
+
+    fn locate(&mut self, record: &Record) {
+        let layout = record.layout();
+        if self.layout.as_ref().is_some_and(|known| Arc::ptr_eq(known, layout)) {
+            return;
+        }
+        let table = self.table;
+        let names = table.primary_key.iter().chain(table.columns.iter().map(|c| &c.name));
+        // Sources mostly send the columns in the order they are declared.
+        let mut hint = 0;
+        self.positions = names.map(|name| record.position_from(name, &mut hint)).collect();
+        self.layout = Some(layout.clone());
     }
 }
 
@@ -612,5 +663,37 @@ mod tests {
             assert_eq!(record.get("x"), Some(&Value::String("kept".into())), "{json}");
             assert_eq!((record.get("gone"), record.len()), (None, 4), "{json}");
         }
+    }
+
+    #[test]
+    fn a_conformer_follows_the_layouts_of_a_page_as_they_change() {
+        let table = Table::new("t").primary_key(["id"]).column("id", ColumnType::Long).column("n", ColumnType::Double);
+        let mut records: Vec<Record> = serde_json::from_str(
+            r#"[{"id": "1", "n": "1.5"}, {"id": "2", "n": 2}, {"n": "3", "id": 3}, {"id": 4}, {"id": 5, "n": 5},
+                {"n": 6}, {"id": null, "n": 7}]"#,
+        )
+        .unwrap();
+        let mut conformer = table.conformer();
+        let mut seen = Vec::new();
+        for record in &mut records[..5] {
+            conformer.conform(record).unwrap();
+            seen.push((conformer.value(record, 0).cloned(), conformer.value(record, 1).cloned()));
+        }
+        let (int, float) = (|i| Some(Value::Int(i)), |f| Some(Value::Float(f)));
+        assert_eq!(
+            seen,
+            [(int(1), float(1.5)), (int(2), float(2.0)), (int(3), float(3.0)), (int(4), None), (int(5), float(5.0))]
+        );
+        assert_eq!(
+            conformer.value(&records[2], 1),
+            Some(&Value::Float(3.0)),
+            "a record of another layout is read by name"
+        );
+        for (record, error) in records[5..].iter_mut().zip(["missing or null", "missing or null"]) {
+            assert!(conformer.conform(record).unwrap_err().contains(error));
+        }
+        let mut bad: Record = serde_json::from_str(r#"{"id": 8, "n": "eight"}"#).unwrap();
+        let error = conformer.conform(&mut bad).unwrap_err();
+        assert!(error.starts_with("table `t`, column `n`:"), "{error}");
     }
 }

@@ -178,15 +178,28 @@ impl Record {
         self.position(column).map(|at| &mut self.values[at])
     }
 
-    /// The value of `column`, looked for first at position `*hint`, which is then moved past
-    /// it: columns asked for in the order the record holds them cost one comparison each.
-    pub(crate) fn get_mut_from(&mut self, column: &str, hint: &mut usize) -> Option<&mut Value> {
+    /// Where `column` is, looked for first at position `*hint`, which is then moved past it:
+    /// columns asked for in the order the record holds them cost one comparison each.
+    pub(crate) fn position_from(&self, column: &str, hint: &mut usize) -> Option<usize> {
         let at = match self.columns.get(*hint) {
             Some(c) if &**c == column => *hint,
             _ => self.position(column)?,
         };
         *hint = at + 1;
-        Some(&mut self.values[at])
+        Some(at)
+    }
+
+    /// The column names, shared with the records of the same layout.
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.columns
+    }
+
+    pub(crate) fn value_at(&self, at: usize) -> &Value {
+        &self.values[at]
+    }
+
+    pub(crate) fn value_at_mut(&mut self, at: usize) -> &mut Value {
+        &mut self.values[at]
     }
 
     /// Removes `column` and returns its value.
