@@ -394,8 +394,9 @@ async fn insert_transfer(client: &Client, args: &PostgresBench, statements: Stat
 fn conformed_pages(users: u32, page_size: u32) -> Result<Vec<Vec<Record>>, Failure> {
     let table = user_table();
     let mut pages = initial_pages(users, page_size)?;
+    let mut conformer = table.conformer();
     for record in pages.iter_mut().flatten() {
-        table.conform(record).map_err(|e| Failure::from(anyhow::anyhow!(e)))?;
+        conformer.conform(record).map_err(|e| Failure::from(anyhow::anyhow!(e)))?;
     }
     Ok(pages)
 }
