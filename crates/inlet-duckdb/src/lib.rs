@@ -109,9 +109,11 @@ const MEMORY_LIMIT: &str = "32MB";
 /// (a checkpoint); until then DuckDB holds them in memory. At DuckDB's default, 16 MB, the
 /// small commits of a writer that keeps catching up with pages of 50 piled up three deep and
 /// overflowed the memory limit into a temporary file; at 12 MB a 1,000,000-user sync with pages
-/// of 50 took 4.6-5.5 s instead of 5.3-6.6, with pages of 1,000 as long as before. At 4 MB
-/// every commit rewrote the table's last, partly filled row group, and syncs took half again
-/// as long.
+/// of 50 took 4.6-5.5 s instead of 5.3-6.6, with pages of 1,000 as long as before. Each
+/// checkpoint leaves the rows it writes in row groups of their own, and DuckDB merges
+/// neighbouring row groups that fit in one: at 4 MB every checkpoint rewrote the rows of the
+/// one before, and syncs took half again as long. Checkpoints of 100,000 users or more leave
+/// row groups DuckDB never merges (docs/performance.md, nineteenth round).
 const CHECKPOINT_THRESHOLD: &str = "12MB";
 
 /// A table's stored keys are read once this session has staged one row for every this many it
