@@ -13,8 +13,9 @@
 //! key columns are `NOT NULL` and named in the table's comment, as JSON:
 //! `{"primary_key":["id"]}`.
 //!
-//! The connection runs DuckDB on one thread, with 32 MB of memory and text stored uncompressed
-//! unless asked: [`DuckDbDestination::open`] says why, docs/performance.md with figures.
+//! The connection runs DuckDB on one thread, with 32 MB of memory, text stored uncompressed
+//! unless asked, and row groups of 61,440 rows, each large transaction written into the file as
+//! it commits: [`DuckDbDestination::open`] says why, docs/performance.md with figures.
 //!
 //! Types: `BOOLEAN`, `SMALLINT`, `INTEGER`, `BIGINT`, `FLOAT`, `DOUBLE`, `DECIMAL(p,s)`, `DATE`,
 //! `TIMESTAMP` (naive), `TIMESTAMPTZ` (UTC instants), `BLOB`, `VARCHAR` (strings, XML) and
@@ -70,6 +71,11 @@ pub struct DuckDbDestination {
     started: bool,
     /// The sync time of the open transaction's rows; `None` when none is open.
     synced: Option<jiff::Timestamp>,
+    /// Rows the open transaction has written: a large one is checkpointed as it commits.
+    written: usize,
+    /// DuckDB's settings are those of a large commit (see [`BULK_COMMIT_ROWS`]), to be restored
+    /// before the next transaction begins.
+    bulk_settings: bool,
 }
 
 /// A column as the warehouse has it.
@@ -111,10 +117,31 @@ const MEMORY_LIMIT: &str = "32MB";
 /// overflowed the memory limit into a temporary file; at 12 MB a 1,000,000-user sync with pages
 /// of 50 took 4.6-5.5 s instead of 5.3-6.6, with pages of 1,000 as long as before. Each
 /// checkpoint leaves the rows it writes in row groups of their own, and DuckDB merges
-/// neighbouring row groups that fit in one: at 4 MB every checkpoint rewrote the rows of the
-/// one before, and syncs took half again as long. Checkpoints of 100,000 users or more leave
-/// row groups DuckDB never merges (docs/performance.md, nineteenth round).
+/// neighbouring row groups that fit in fewer: at 4 MB every checkpoint rewrote the rows of the
+/// one before, and syncs took half again as long (docs/performance.md, nineteenth round).
 const CHECKPOINT_THRESHOLD: &str = "12MB";
+
+/// Rows in a row group, DuckDB's unit of storage and of merging (122,880 by default): room for
+/// a transaction of the engine's (50,000 rows and the checkpoint that passes them), so that a
+/// transaction checkpointed as it commits fills most of one row group (see
+/// [`BULK_COMMIT_ROWS`]). A multiple of 2,048, as DuckDB requires. DuckDB takes it when it
+/// attaches the file; row groups already written keep their size.
+const ROW_GROUP_ROWS: usize = 61_440;
+
+/// The name the warehouse is attached under. DuckDB cannot tell a catalog from a schema of the
+/// same name in `schema.table`; opened, the file's catalog was named after the file, so a
+/// schema named `warehouse` in `warehouse.db` was refused as ambiguous.
+const CATALOG: &str = "_inlet_warehouse";
+
+/// A transaction that writes at least this many rows is written into the file as it commits
+/// (a checkpoint) instead of into DuckDB's log first: logging 50,000 users took 50 to 75 ms
+/// of each commit that did not checkpoint, and the next checkpoint wrote them again. Its rows
+/// form row groups of their own, which DuckDB merges when neighbours fit in fewer (at most
+/// three): above three quarters of [`ROW_GROUP_ROWS`] they never do, so the work is
+/// not merely put off to a later checkpoint. Smaller transactions, such as the few rows of an
+/// incremental sync, go to the log and are checkpointed together at [`CHECKPOINT_THRESHOLD`]
+/// (docs/performance.md, nineteenth round).
+const BULK_COMMIT_ROWS: usize = ROW_GROUP_ROWS / 4 * 3 + 1;
 
 /// A table's stored keys are read once this session has staged one row for every this many it
 /// holds: reading them costs about one join of the staged rows against the table.
@@ -157,7 +184,8 @@ impl DuckDbDestination {
     /// The connection never downloads an extension (they are bundled or absent), stores text
     /// uncompressed (see [`compress_text`](Self::compress_text)), bounds DuckDB's memory to
     /// 32 MB (so that it does not keep every block it writes), checkpoints at 12 MB of log
-    /// rather than 16 (so that small commits do not pile up in memory) and runs DuckDB on one
+    /// rather than 16 (so that small commits do not pile up in memory; a large commit is
+    /// checkpointed at once, see `BULK_COMMIT_ROWS`) and runs DuckDB on one
     /// thread: a sync keeps the cores busy with its own threads (fetching, converting,
     /// committing), and DuckDB's workers only competed with them (a first sync of 1,000,000
     /// users took a quarter less CPU with one, and spilled nothing to disk).
@@ -175,7 +203,24 @@ impl DuckDbDestination {
         })?;
         // A new file holds no table: DuckDB discards a write-ahead log left without its file.
         let fresh = !path.exists();
-        let connection = Connection::open(path).map_err(|e| {
+        let attached = path.to_str().ok_or_else(|| {
+            DestinationError::new(
+                DestinationErrorKind::Unavailable,
+                format!("the warehouse path {} is not valid UTF-8; choose another with --warehouse", path.display()),
+            )
+        })?;
+        // Attached rather than opened, to give it its row group size. What exceeds the memory
+        // limit spills beside the warehouse, as for a file DuckDB opens; for a database in
+        // memory DuckDB would spill to `.tmp` in the working directory.
+        let literal = attached.replace('\'', "''");
+        let opened = Connection::open_in_memory().and_then(|c| {
+            c.execute_batch(&format!(
+                "SET temp_directory = '{literal}.tmp'; \
+                 ATTACH '{literal}' AS {CATALOG} (ROW_GROUP_SIZE {ROW_GROUP_ROWS}); USE {CATALOG}"
+            ))?;
+            Ok(c)
+        });
+        let connection = opened.map_err(|e| {
             let text = e.to_string();
             if text.contains("Could not set lock") || text.contains("Conflicting lock") {
                 let holder = text.split("(PID ").nth(1).and_then(|rest| rest.split(')').next()).map(|pid| format!(" (PID {pid})")).unwrap_or_default();
@@ -208,6 +253,8 @@ impl DuckDbDestination {
             fresh,
             started: false,
             synced: None,
+            written: 0,
+            bulk_settings: false,
         })
     }
 
@@ -283,6 +330,11 @@ impl DuckDbDestination {
     fn start(&mut self, tables: &[TableSpec]) -> Result<(), DestinationError> {
         if self.started {
             return Ok(());
+        }
+        if self.bulk_settings {
+            let sql = format!("SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'");
+            self.connection.execute_batch(&sql).map_err(write_error("cannot restore DuckDB's checkpoint settings"))?;
+            self.bulk_settings = false;
         }
         for spec in tables {
             if !self.known.contains_key(&spec.name) {
@@ -693,6 +745,7 @@ impl DuckDbDestination {
             self.synced = None;
             self.started = false;
             self.fresh = false;
+            self.written = 0;
             // Tables and staging created by the failed transaction are gone with it.
             self.known.clear();
             self.staging.clear();
@@ -737,7 +790,9 @@ impl Destination for DuckDbDestination {
     fn write(&mut self, tables: &[TableSpec], segments: &[Segment]) -> Result<(), DestinationError> {
         let written = self.open_transaction().and_then(|synced| {
             self.start(tables)?;
-            self.apply(tables, segments, synced)
+            self.apply(tables, segments, synced)?;
+            self.written += segments.iter().map(Segment::row_count).sum::<usize>();
+            Ok(())
         });
         self.or_roll_back(written)
     }
@@ -746,6 +801,12 @@ impl Destination for DuckDbDestination {
         let committed = self.open_transaction().and_then(|synced| {
             self.start(&[])?;
             self.write_state(state, synced)?;
+            if self.written >= BULK_COMMIT_ROWS {
+                self.bulk_settings = true;
+                self.connection
+                    .execute_batch("SET checkpoint_threshold = '0B'")
+                    .map_err(write_error("cannot set DuckDB to checkpoint this commit"))?;
+            }
             failpoint::hit("write.before_commit");
             self.connection.execute_batch("COMMIT").map_err(write_error("cannot commit"))
         });
@@ -753,6 +814,7 @@ impl Destination for DuckDbDestination {
         self.synced = None;
         self.started = false;
         self.fresh = false;
+        self.written = 0;
         committed
     }
 
@@ -856,6 +918,11 @@ pub fn read_rows(path: &Path, schema: &str, table: &str) -> Result<Vec<StoredRow
         return Ok(Vec::new());
     }
     let destination = DuckDbDestination::open(path, schema)?;
+    // Every row is held in memory below anyway: DuckDB's limit would only fail a large table.
+    destination
+        .connection
+        .execute_batch("RESET memory_limit")
+        .map_err(|e| failure(DestinationErrorKind::Unavailable, "cannot lift DuckDB's memory limit", e))?;
     let columns = destination.columns_of(table)?;
     if columns.is_empty() {
         return Ok(Vec::new());

@@ -34,6 +34,26 @@ impl Harness for DuckDb {
     }
 }
 
+/// A table `item` of a key `id` of type `id` and a text column `text`.
+fn item(id: ColumnType, text: &str) -> TableSpec {
+    TableSpec {
+        name: "item".into(),
+        columns: vec![
+            ColumnSpec { name: "id".into(), ty: id },
+            ColumnSpec { name: text.into(), ty: ColumnType::String },
+        ],
+        primary_key: vec![0],
+        version: None,
+    }
+}
+
+/// Upserts `rows` into `spec` in one transaction.
+fn commit(destination: &mut DuckDbDestination, spec: &TableSpec, rows: Vec<Row>) {
+    destination.begin(jiff::Timestamp::now()).unwrap();
+    destination.write(std::slice::from_ref(spec), &[Segment::Upserts { table: 0, rows }]).unwrap();
+    destination.commit(&SavedState { connector: "test".into(), state: State::new() }).unwrap();
+}
+
 #[test]
 fn duckdb_conforms() {
     conformance::all(|| Box::new(DuckDb::new()));
@@ -124,28 +144,84 @@ fn a_key_index_larger_than_the_memory_limit_still_takes_rows() {
         )
         .unwrap();
     drop(connection);
-    let spec = TableSpec {
-        name: "item".into(),
-        columns: vec![
-            ColumnSpec { name: "id".into(), ty: ColumnType::String },
-            ColumnSpec { name: "name".into(), ty: ColumnType::String },
-        ],
-        primary_key: vec![0],
-        version: None,
-    };
+    let spec = item(ColumnType::String, "name");
     // Keys spread over the whole index, as random UUIDs are.
     let spread = |i: u128| format!("{:032x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835));
     let rows: Vec<Row> = (0..1_000)
         .map(|i| Row { values: vec![Value::String(spread(i)), Value::String("new".into())], deleted: false })
         .collect();
     let mut destination = DuckDbDestination::open(&duckdb.path, "main").unwrap();
-    destination.begin(jiff::Timestamp::now()).unwrap();
-    destination.write(std::slice::from_ref(&spec), &[Segment::Upserts { table: 0, rows }]).unwrap();
-    destination.commit(&SavedState { connector: "test".into(), state: State::new() }).unwrap();
+    commit(&mut destination, &spec, rows);
     drop(destination);
     let connection = duckdb::Connection::open(&duckdb.path).unwrap();
     let counts: (i64, i64) = connection
         .query_row("SELECT count(*), count(*) FILTER (name = 'new') FROM main.item", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();
     assert_eq!(counts, (401_000, 1_000));
+}
+
+/// A commit of many rows is written into the file as it commits, not into DuckDB's log first,
+/// in row groups that later checkpoints leave as they are; a small commit goes to the log.
+#[test]
+fn large_commits_go_into_the_file_in_row_groups_that_stay_and_a_small_one_into_the_log() {
+    let duckdb = DuckDb::new();
+    let log = PathBuf::from(format!("{}.wal", duckdb.path.display()));
+    let log_size = || std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    let spec = item(ColumnType::Long, "name");
+    let mut destination = DuckDbDestination::open(&duckdb.path, "main").unwrap();
+    let mut commit_ids = |ids: std::ops::Range<i64>| {
+        let rows = ids.map(|i| Row { values: vec![Value::Int(i), Value::String(format!("item {i}"))], deleted: false });
+        commit(&mut destination, &spec, rows.collect());
+    };
+    commit_ids(0..50_000);
+    assert_eq!(log_size(), 0, "50,000 rows were checkpointed as they committed");
+    commit_ids(50_000..100_000);
+    assert_eq!(log_size(), 0, "and 50,000 more");
+    commit_ids(100_000..100_010);
+    assert!(log_size() > 0, "10 rows went to the log: DuckDB's checkpoint settings were restored");
+    drop(destination);
+    assert_eq!(read_rows(&duckdb.path, "main", "item").unwrap().len(), 100_010);
+    // Closing checkpointed the 10 rows, free to merge row groups: the large commits' stayed.
+    let connection = duckdb::Connection::open(&duckdb.path).unwrap();
+    let mut statement = connection
+        .prepare(
+            "SELECT sum(count)::BIGINT FROM pragma_storage_info('main.item') WHERE column_id = 0 AND segment_type <> 'VALIDITY' \
+             GROUP BY row_group_id ORDER BY row_group_id",
+        )
+        .unwrap();
+    let row_groups: Vec<i64> = statement.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    assert_eq!(row_groups, [50_000, 50_000, 10]);
+}
+
+/// A table larger than DuckDB's memory limit is written (what exceeds the limit spills beside
+/// the warehouse) and read back whole (reading holds every row in memory anyway).
+#[test]
+fn a_table_larger_than_the_memory_limit_is_written_and_read_back() {
+    let duckdb = DuckDb::new();
+    let spec = item(ColumnType::Long, "text");
+    // 60,000 rows of 1 KB, in an order the read sorts back: about twice the limit.
+    let text = |i: i64| format!("{i:0>1000}");
+    let rows = (0..60_000_i64)
+        .rev()
+        .map(|i| Row { values: vec![Value::Int(i), Value::String(text(i))], deleted: false })
+        .collect();
+    let mut destination = DuckDbDestination::open(&duckdb.path, "main").unwrap();
+    commit(&mut destination, &spec, rows);
+    drop(destination);
+    let stored = read_rows(&duckdb.path, "main", "item").unwrap();
+    assert_eq!(stored.len(), 60_000);
+    assert_eq!(stored[59_999].record.get("text"), Some(&Value::String(text(59_999))));
+}
+
+/// A schema may share its name with the warehouse file, as `--schema warehouse` does with the
+/// default `files/warehouse.db`.
+#[test]
+fn a_schema_named_like_the_warehouse_file_is_written_and_read() {
+    let duckdb = DuckDb::new();
+    assert_eq!(duckdb.path.file_stem().unwrap(), "warehouse");
+    let mut destination = DuckDbDestination::open(&duckdb.path, "warehouse").unwrap();
+    conformance::crash_child(&mut destination);
+    drop(destination);
+    assert_eq!(read_rows(&duckdb.path, "warehouse", "item").unwrap().len(), 2);
+    assert!(inlet_duckdb::saved_state(&duckdb.path, "warehouse").unwrap().is_some());
 }
