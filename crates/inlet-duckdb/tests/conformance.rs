@@ -185,8 +185,8 @@ fn large_commits_go_into_the_file_in_row_groups_that_stay_and_a_small_one_into_t
     let connection = duckdb::Connection::open(&duckdb.path).unwrap();
     let mut statement = connection
         .prepare(
-            "SELECT sum(count)::BIGINT FROM pragma_storage_info('main.item') WHERE column_id = 0 AND segment_type <> 'VALIDITY' \
-             GROUP BY row_group_id ORDER BY row_group_id",
+            "SELECT sum(count)::BIGINT FROM pragma_storage_info('main.item') \
+             WHERE column_id = 0 AND segment_type <> 'VALIDITY' GROUP BY row_group_id ORDER BY row_group_id",
         )
         .unwrap();
     let row_groups: Vec<i64> = statement.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
