@@ -30,7 +30,7 @@ use std::time::Duration;
 use duckdb::types::{TimeUnit, Value as Db};
 use duckdb::{Connection, params_from_iter};
 use inlet_engine::keys::{KeyHashes, rows_where, worth_reading_keys};
-use inlet_engine::sql::{UpsertClauses, key_list, key_matches, quote};
+use inlet_engine::sql::{UpsertClauses, key_list, key_matches, literal, quote};
 use inlet_engine::{
     ColumnSpec, Destination, DestinationError, DestinationErrorKind, SavedState, Segment, StoredRow, TableSpec,
     columns, failpoint,
@@ -212,11 +212,11 @@ impl DuckDbDestination {
         // Attached rather than opened, to give it its row group size. What exceeds the memory
         // limit spills beside the warehouse, as for a file DuckDB opens; for a database in
         // memory DuckDB would spill to `.tmp` in the working directory.
-        let literal = attached.replace('\'', "''");
         let opened = Connection::open_in_memory().and_then(|c| {
             c.execute_batch(&format!(
-                "SET temp_directory = '{literal}.tmp'; \
-                 ATTACH '{literal}' AS {CATALOG} (ROW_GROUP_SIZE {ROW_GROUP_ROWS}); USE {CATALOG}"
+                "SET temp_directory = {}; ATTACH {} AS {CATALOG} (ROW_GROUP_SIZE {ROW_GROUP_ROWS}); USE {CATALOG}",
+                literal(&format!("{attached}.tmp")),
+                literal(attached)
             ))?;
             Ok(c)
         });
@@ -389,10 +389,10 @@ impl DuckDbDestination {
             let key: Vec<&str> = spec.primary_key.iter().map(|&k| spec.columns[k].name.as_str()).collect();
             let _ = write!(
                 sql,
-                "{} TIMESTAMPTZ NOT NULL, {} BOOLEAN NOT NULL DEFAULT false); COMMENT ON TABLE {target} IS '{}'",
+                "{} TIMESTAMPTZ NOT NULL, {} BOOLEAN NOT NULL DEFAULT false); COMMENT ON TABLE {target} IS {}",
                 columns::SYNCED,
                 columns::DELETED,
-                serde_json::json!({ KEY_COMMENT: key }).to_string().replace('\'', "''"),
+                literal(&serde_json::json!({ KEY_COMMENT: key }).to_string()),
             );
             self.connection.execute_batch(&sql).map_err(write_error(format!("cannot create table {target}")))?;
         } else {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use inlet_duckdb::{DuckDbDestination, read_rows, table_columns};
 use inlet_engine::conformance::{self, Harness};
-use inlet_engine::{ColumnSpec, Destination, Row, SavedState, Segment, StoredRow, TableSpec};
+use inlet_engine::{Destination, Row, SavedState, Segment, StoredRow, TableSpec};
 use inlet_sdk::{ColumnType, State, Value};
 
 struct DuckDb {
@@ -36,22 +36,13 @@ impl Harness for DuckDb {
 
 /// A table `item` of a key `id` of type `id` and a text column `text`.
 fn item(id: ColumnType, text: &str) -> TableSpec {
-    TableSpec {
-        name: "item".into(),
-        columns: vec![
-            ColumnSpec { name: "id".into(), ty: id },
-            ColumnSpec { name: text.into(), ty: ColumnType::String },
-        ],
-        primary_key: vec![0],
-        version: None,
-    }
+    conformance::table_spec("item", &[("id", id), (text, ColumnType::String)], &[0], None)
 }
 
 /// Upserts `rows` into `spec` in one transaction.
 fn commit(destination: &mut DuckDbDestination, spec: &TableSpec, rows: Vec<Row>) {
-    destination.begin(jiff::Timestamp::now()).unwrap();
-    destination.write(std::slice::from_ref(spec), &[Segment::Upserts { table: 0, rows }]).unwrap();
-    destination.commit(&SavedState { connector: "test".into(), state: State::new() }).unwrap();
+    let state = SavedState { connector: "test".into(), state: State::new() };
+    conformance::commit(destination, std::slice::from_ref(spec), vec![Segment::Upserts { table: 0, rows }], &state);
 }
 
 #[test]

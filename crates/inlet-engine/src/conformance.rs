@@ -57,8 +57,8 @@ fn saved(cursor: i64) -> SavedState {
 }
 
 /// Commits `segments` with `state` in one transaction, writing one segment at a time as a
-/// sync streams its pieces.
-fn commit(destination: &mut dyn Destination, tables: &[TableSpec], segments: Vec<Segment>, state: &SavedState) {
+/// sync streams its pieces: for the checks here and for destinations' own tests.
+pub fn commit(destination: &mut dyn Destination, tables: &[TableSpec], segments: Vec<Segment>, state: &SavedState) {
     destination.begin(jiff::Timestamp::now()).unwrap_or_else(|e| panic!("begin failed: {e:?}"));
     for segment in &segments {
         destination.write(tables, std::slice::from_ref(segment)).unwrap_or_else(|e| panic!("write failed: {e:?}"));

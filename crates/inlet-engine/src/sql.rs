@@ -9,6 +9,11 @@ pub fn quote(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
+/// `text` as a single-quoted SQL string literal.
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 /// The primary-key columns of `spec`, quoted, comma-separated.
 pub fn key_list(spec: &TableSpec) -> String {
     spec.primary_key.iter().map(|&k| quote(&spec.columns[k].name)).collect::<Vec<_>>().join(", ")

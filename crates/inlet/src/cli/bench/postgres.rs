@@ -319,16 +319,8 @@ async fn insert_pages(
 fn literal(sql: &mut String, value: &Value) {
     match value {
         Value::Null => sql.push_str("NULL"),
-        Value::String(s) => {
-            sql.push('\'');
-            sql.push_str(&s.replace('\'', "''"));
-            sql.push('\'');
-        }
-        other => {
-            sql.push('\'');
-            sql.push_str(&other.to_json().to_string().trim_matches('"').replace('\'', "''"));
-            sql.push('\'');
-        }
+        Value::String(s) => sql.push_str(&inlet_engine::sql::literal(s)),
+        other => sql.push_str(&inlet_engine::sql::literal(other.to_json().to_string().trim_matches('"'))),
     }
 }
 
