@@ -111,6 +111,10 @@ impl<'a> Place<'a> {
 /// saves little more (docs/performance.md).
 const MEMORY_LIMIT: &str = "32MB";
 
+/// The memory limit that [`evict_written_blocks`](DuckDbDestination::evict_written_blocks)
+/// sets for a moment, so that DuckDB evicts what it caches.
+const EVICTION_LIMIT: &str = "1MB";
+
 /// The size of DuckDB's log at which a commit also writes the committed rows into the file
 /// (a checkpoint); until then DuckDB holds them in memory. At DuckDB's default, 16 MB, the
 /// small commits of a writer that keeps catching up with pages of 50 piled up three deep and
@@ -335,6 +339,7 @@ impl DuckDbDestination {
             let sql = format!("SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'");
             self.connection.execute_batch(&sql).map_err(write_error("cannot restore DuckDB's checkpoint settings"))?;
             self.bulk_settings = false;
+            self.evict_written_blocks()?;
         }
         for spec in tables {
             if !self.known.contains_key(&spec.name) {
@@ -345,6 +350,35 @@ impl DuckDbDestination {
         self.started = true;
         let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", quote(&self.schema));
         self.connection.execute_batch(&sql).map_err(write_error(format!("cannot create schema {}", self.schema)))
+    }
+
+    /// Drops from DuckDB's cache the blocks a large commit wrote into the file. DuckDB keeps the
+    /// blocks it writes until its memory limit forces them out, so from the third large commit
+    /// on the limit was full of them when the next commit wrote its rows, and a long sync
+    /// peaked higher than a short one (docs/performance.md, twentieth round). Lowering the limit
+    /// evicts them without writing anything, since they are in the file, and returns their
+    /// memory to the system; the limit is then restored. Taking the memory back for the next
+    /// transaction costs page faults, no time that could be measured. A table with a key index
+    /// keeps DuckDB unlimited, and its blocks.
+    fn evict_written_blocks(&self) -> Result<(), DestinationError> {
+        if self.memory_unlimited {
+            return Ok(());
+        }
+        // DuckDB refuses a limit it cannot evict down to, and keeps the one it had: then the
+        // blocks stay cached, as they did before, and nothing is to be undone.
+        if let Err(e) = self.connection.execute_batch(&format!("SET memory_limit = '{EVICTION_LIMIT}'")) {
+            tracing::debug!("DuckDB kept the blocks it wrote cached: {e}");
+        }
+        let sql = format!("SET memory_limit = '{MEMORY_LIMIT}'");
+        self.connection.execute_batch(&sql).map_err(write_error("cannot restore DuckDB's memory limit"))
+    }
+
+    /// Bytes in DuckDB's buffer pool: the blocks it caches and the rows of the open transaction.
+    pub fn memory_in_use(&self) -> Result<u64, DestinationError> {
+        let sql = "SELECT coalesce(sum(memory_usage_bytes), 0)::UBIGINT FROM duckdb_memory()";
+        self.connection
+            .query_row(sql, [], |r| r.get(0))
+            .map_err(|e| failure(DestinationErrorKind::Unavailable, "cannot read DuckDB's memory use", e))
     }
 
     /// The primary-key columns of `table`: from the table's comment, or from the constraint

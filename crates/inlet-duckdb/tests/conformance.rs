@@ -184,6 +184,31 @@ fn large_commits_go_into_the_file_in_row_groups_that_stay_and_a_small_one_into_t
     assert_eq!(row_groups, [50_000, 50_000, 10]);
 }
 
+/// The blocks a large commit wrote into the file are not kept in DuckDB's cache into the next
+/// transaction, where the next large commit would write beside them.
+#[test]
+fn the_blocks_a_large_commit_wrote_are_not_kept_cached_for_the_next_transaction() {
+    let duckdb = DuckDb::new();
+    let spec = item(ColumnType::Long, "text");
+    let rows = |ids: std::ops::Range<i64>| -> Vec<Row> {
+        ids.map(|i| Row { values: vec![Value::Int(i), Value::String(format!("{i:0>100}"))], deleted: false }).collect()
+    };
+    let mut destination = DuckDbDestination::open(&duckdb.path, "main").unwrap();
+    commit(&mut destination, &spec, rows(0..50_000));
+    let cached = destination.memory_in_use().unwrap();
+    assert!(cached > 4 << 20, "DuckDB caches the 5 MB it wrote, {cached} bytes of them");
+    destination.begin(jiff::Timestamp::now()).unwrap();
+    let next = [Segment::Upserts { table: 0, rows: rows(50_000..50_001) }];
+    destination.write(std::slice::from_ref(&spec), &next).unwrap();
+    let in_use = destination.memory_in_use().unwrap();
+    assert!(in_use < 1 << 20, "the next transaction began with {in_use} bytes in DuckDB's cache");
+    destination.commit(&SavedState { connector: "test".into(), state: State::new() }).unwrap();
+    drop(destination);
+    let stored = read_rows(&duckdb.path, "main", "item").unwrap();
+    assert_eq!(stored.len(), 50_001);
+    assert_eq!(stored[0].record.get("text"), Some(&Value::String(format!("{:0>100}", 0))));
+}
+
 /// A table larger than DuckDB's memory limit is written (what exceeds the limit spills beside
 /// the warehouse) and read back whole (reading holds every row in memory anyway).
 #[test]
