@@ -319,13 +319,20 @@ impl DuckDbDestination {
     /// index must fit in memory.
     fn inspect(&mut self, table: &str) -> Result<(), DestinationError> {
         let stored = self.columns_of(table)?;
-        if stored.iter().any(|c| c.in_key_index) && !self.memory_unlimited {
-            self.connection
-                .execute_batch("RESET memory_limit")
+        if stored.iter().any(|c| c.in_key_index) {
+            self.lift_memory_limit()
                 .map_err(write_error(format!("cannot lift DuckDB's memory limit for the key index of `{table}`")))?;
-            self.memory_unlimited = true;
         }
         self.known.insert(table.to_owned(), stored.into_iter().map(|c| c.name).collect());
+        Ok(())
+    }
+
+    /// Lifts DuckDB's memory limit for good, for what DuckDB must hold in memory whole.
+    fn lift_memory_limit(&mut self) -> Result<(), duckdb::Error> {
+        if !self.memory_unlimited {
+            self.connection.execute_batch("RESET memory_limit")?;
+            self.memory_unlimited = true;
+        }
         Ok(())
     }
 
@@ -951,11 +958,10 @@ pub fn read_rows(path: &Path, schema: &str, table: &str) -> Result<Vec<StoredRow
     if !path.exists() {
         return Ok(Vec::new());
     }
-    let destination = DuckDbDestination::open(path, schema)?;
+    let mut destination = DuckDbDestination::open(path, schema)?;
     // Every row is held in memory below anyway: DuckDB's limit would only fail a large table.
     destination
-        .connection
-        .execute_batch("RESET memory_limit")
+        .lift_memory_limit()
         .map_err(|e| failure(DestinationErrorKind::Unavailable, "cannot lift DuckDB's memory limit", e))?;
     let columns = destination.columns_of(table)?;
     if columns.is_empty() {

@@ -39,6 +39,11 @@ fn item(id: ColumnType, text: &str) -> TableSpec {
     conformance::table_spec("item", &[("id", id), (text, ColumnType::String)], &[0], None)
 }
 
+/// Rows of `item(ColumnType::Long, _)`: keys `ids`, each with the text `text(key)`.
+fn item_rows(ids: std::ops::Range<i64>, text: impl Fn(i64) -> String) -> Vec<Row> {
+    ids.map(|i| Row { values: vec![Value::Int(i), Value::String(text(i))], deleted: false }).collect()
+}
+
 /// Upserts `rows` into `spec` in one transaction.
 fn commit(destination: &mut DuckDbDestination, spec: &TableSpec, rows: Vec<Row>) {
     let state = SavedState { connector: "test".into(), state: State::new() };
@@ -160,10 +165,7 @@ fn large_commits_go_into_the_file_in_row_groups_that_stay_and_a_small_one_into_t
     let log_size = || std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
     let spec = item(ColumnType::Long, "name");
     let mut destination = DuckDbDestination::open(&duckdb.path, "main").unwrap();
-    let mut commit_ids = |ids: std::ops::Range<i64>| {
-        let rows = ids.map(|i| Row { values: vec![Value::Int(i), Value::String(format!("item {i}"))], deleted: false });
-        commit(&mut destination, &spec, rows.collect());
-    };
+    let mut commit_ids = |ids| commit(&mut destination, &spec, item_rows(ids, |i| format!("item {i}")));
     commit_ids(0..50_000);
     assert_eq!(log_size(), 0, "50,000 rows were checkpointed as they committed");
     commit_ids(50_000..100_000);
@@ -190,9 +192,7 @@ fn large_commits_go_into_the_file_in_row_groups_that_stay_and_a_small_one_into_t
 fn the_blocks_a_large_commit_wrote_are_not_kept_cached_for_the_next_transaction() {
     let duckdb = DuckDb::new();
     let spec = item(ColumnType::Long, "text");
-    let rows = |ids: std::ops::Range<i64>| -> Vec<Row> {
-        ids.map(|i| Row { values: vec![Value::Int(i), Value::String(format!("{i:0>100}"))], deleted: false }).collect()
-    };
+    let rows = |ids| item_rows(ids, |i| format!("{i:0>100}"));
     let mut destination = DuckDbDestination::open(&duckdb.path, "main").unwrap();
     commit(&mut destination, &spec, rows(0..50_000));
     let cached = destination.memory_in_use().unwrap();
@@ -217,10 +217,8 @@ fn a_table_larger_than_the_memory_limit_is_written_and_read_back() {
     let spec = item(ColumnType::Long, "text");
     // 60,000 rows of 1 KB, in an order the read sorts back: about twice the limit.
     let text = |i: i64| format!("{i:0>1000}");
-    let rows = (0..60_000_i64)
-        .rev()
-        .map(|i| Row { values: vec![Value::Int(i), Value::String(text(i))], deleted: false })
-        .collect();
+    let mut rows = item_rows(0..60_000, text);
+    rows.reverse();
     let mut destination = DuckDbDestination::open(&duckdb.path, "main").unwrap();
     commit(&mut destination, &spec, rows);
     drop(destination);
