@@ -228,6 +228,7 @@ pub async fn sync<C: Connector>(
 /// page's answer, and each request it starts, crosses to a worker thread and back. On a task
 /// those hops stay among the workers: a first sync of 1,000,000 users in pages of 50 switched
 /// threads a third less often and took a tenth less time (docs/performance.md, sixteenth round).
+/// With one worker, as `inlet` runs it, they cross no thread at all.
 pub async fn spawn_sync<C: Connector>(
     connector: Arc<C>,
     configuration: Configuration,
