@@ -244,10 +244,10 @@ fn init_logging(format: LogFormat, command: &Command) {
 
 /// The runtime for the async parts of a command, with one worker thread. A sync's requests
 /// mostly wait on the network, and its rows are converted and written on threads of their
-/// own; one worker parses about a million records a second, more than a warehouse takes. A
-/// second worker only passed answers between threads: with the playground on the same two
-/// cores, fetching 1,000,000 users took 15% longer with it, and a sync held 2 to 4 MB more at
-/// its peak in the same time (docs/performance.md, twenty-first round).
+/// own; one worker parses about a million records a second, more than a warehouse takes. Two
+/// workers slept and woke for almost every answer: with the playground on the same two cores,
+/// fetching 1,000,000 users took a fifth to a third longer, and a sync in pages of 1,000 held 2
+/// to 4 MB more at its peak in the same time (docs/performance.md, twenty-first round).
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
