@@ -44,10 +44,15 @@ fn item_rows(ids: std::ops::Range<i64>, text: impl Fn(i64) -> String) -> Vec<Row
     ids.map(|i| Row { values: vec![Value::Int(i), Value::String(text(i))], deleted: false }).collect()
 }
 
+/// The state the tests' transactions save.
+fn saved_state() -> SavedState {
+    SavedState { connector: "test".into(), state: State::new() }
+}
+
 /// Upserts `rows` into `spec` in one transaction.
 fn commit(destination: &mut DuckDbDestination, spec: &TableSpec, rows: Vec<Row>) {
-    let state = SavedState { connector: "test".into(), state: State::new() };
-    conformance::commit(destination, std::slice::from_ref(spec), vec![Segment::Upserts { table: 0, rows }], &state);
+    let segments = vec![Segment::Upserts { table: 0, rows }];
+    conformance::commit(destination, std::slice::from_ref(spec), segments, &saved_state());
 }
 
 #[test]
@@ -202,7 +207,7 @@ fn the_blocks_a_large_commit_wrote_are_not_kept_cached_for_the_next_transaction(
     destination.write(std::slice::from_ref(&spec), &next).unwrap();
     let in_use = destination.memory_in_use().unwrap();
     assert!(in_use < 1 << 20, "the next transaction began with {in_use} bytes in DuckDB's cache");
-    destination.commit(&SavedState { connector: "test".into(), state: State::new() }).unwrap();
+    destination.commit(&saved_state()).unwrap();
     drop(destination);
     let stored = read_rows(&duckdb.path, "main", "item").unwrap();
     assert_eq!(stored.len(), 50_001);

@@ -4,8 +4,10 @@
 //! - `strategies`: each strategy's first sync, quiet sync and changes, on both destinations.
 //! - `failures`: errors end with their exit code and leave the warehouse exactly as it was.
 //! - `crashes`: SIGKILL at random instants and at each failpoint, then a sync to the truth.
+//! - `bench`: the benchmark's table, and its measuring child's refusals.
 //! - `layout`: the functions a sync runs are linked next to each other.
 
+mod bench;
 mod crashes;
 mod failures;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]

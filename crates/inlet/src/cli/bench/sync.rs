@@ -102,10 +102,12 @@ pub struct MeasureArgs {
     /// Records per checkpoint (load).
     #[arg(long)]
     page_size: u32,
-    /// DuckDB file to write to (load, sync).
-    #[arg(long)]
+    /// DuckDB file to write to (load, sync); deleted first, so that each measurement starts
+    /// from nothing.
+    #[arg(long, conflicts_with = "postgres")]
     warehouse: Option<PathBuf>,
-    /// PostgreSQL server to write to instead (load, sync).
+    /// PostgreSQL server to write to instead (load, sync); schema `inlet_bench` is dropped
+    /// first.
     #[arg(long)]
     postgres: Option<String>,
     /// Let DuckDB compress text.
@@ -179,8 +181,7 @@ async fn run_in(args: &SyncBench, exe: &Path, endpoint: &str, dir: &Path) -> Res
                 "concurrency": args.concurrency,
             });
             std::fs::write(&config, json.to_string()).map_err(|e| Failure::from(anyhow::Error::new(e)))?;
-            let nowhere = Choice::DuckDb { path: dir.join("unused.db"), schema: "main".into(), compress_text: false };
-            let fetch = median(args.runs, || measure_in_child(exe, Phase::Fetch, &config, users, page, &nowhere))?;
+            let fetch = median(args.runs, || measure_in_child(exe, Phase::Fetch, &config, users, page, None))?;
             for &warehouse in &args.destinations {
                 let target = match warehouse {
                     Warehouse::Duckdb => Choice::DuckDb {
@@ -190,12 +191,8 @@ async fn run_in(args: &SyncBench, exe: &Path, endpoint: &str, dir: &Path) -> Res
                     },
                     Warehouse::Postgres => Choice::Postgres { url: args.postgres.clone(), schema: BENCH_SCHEMA.into() },
                 };
-                let measure_anew = |phase| {
-                    median(args.runs, || {
-                        target.discard()?;
-                        measure_in_child(exe, phase, &config, users, page, &target)
-                    })
-                };
+                let measure_anew =
+                    |phase| median(args.runs, || measure_in_child(exe, phase, &config, users, page, Some(&target)));
                 let load = measure_anew(Phase::Load)?;
                 let sync = measure_anew(Phase::Sync)?;
                 // `inlet sync` reads the text compression from its configuration.
@@ -253,14 +250,15 @@ fn median(runs: u32, mut measure: impl FnMut() -> Result<Measured, Failure>) -> 
     Ok(Measured { peak_kib, held_kib: 0, ..middle })
 }
 
-/// Runs one measurement in a child process and checks that it moved every user.
+/// Runs one measurement in a child process, into `target` (emptied first) unless it
+/// fetches only, and checks that it moved every user.
 fn measure_in_child(
     exe: &Path,
     phase: Phase,
     config: &Path,
     users: u32,
     page: u32,
-    target: &Choice,
+    target: Option<&Choice>,
 ) -> Result<Measured, Failure> {
     let output = Command::new(exe)
         .args(["bench", "measure", "--phase", &format!("{phase:?}").to_lowercase()])
@@ -268,14 +266,15 @@ fn measure_in_child(
         .arg(config)
         .args(["--users", &users.to_string(), "--page-size", &page.to_string()])
         .args(match target {
-            Choice::DuckDb { path, compress_text, .. } => {
+            None => Vec::new(),
+            Some(Choice::DuckDb { path, compress_text, .. }) => {
                 let mut args = vec!["--warehouse".to_owned(), path.display().to_string()];
                 if *compress_text {
                     args.push("--compress-text".to_owned());
                 }
                 args
             }
-            Choice::Postgres { url, .. } => vec!["--postgres".to_owned(), url.clone()],
+            Some(Choice::Postgres { url, .. }) => vec!["--postgres".to_owned(), url.clone()],
         })
         .stderr(Stdio::inherit())
         .output()
@@ -320,17 +319,26 @@ fn quiet_sync(exe: &Path, config: &Path, target: &Choice) -> Result<std::time::D
 /// The hidden child: one measurement, printed as one JSON line.
 pub fn measure(args: MeasureArgs) -> Result<Exit, Failure> {
     let target = match (&args.warehouse, &args.postgres) {
-        (_, Some(url)) => Choice::Postgres { url: url.clone(), schema: BENCH_SCHEMA.into() },
+        (_, Some(url)) => Some(Choice::Postgres { url: url.clone(), schema: BENCH_SCHEMA.into() }),
         (Some(path), None) => {
-            Choice::DuckDb { path: path.clone(), schema: "main".into(), compress_text: args.compress_text }
+            Some(Choice::DuckDb { path: path.clone(), schema: "main".into(), compress_text: args.compress_text })
         }
-        (None, None) => return Err(Failure::usage(anyhow::anyhow!("--warehouse or --postgres is needed"))),
+        (None, None) => None,
     };
     let configuration = super::super::read_configuration(&args.config)?;
     // Opened before the runtime starts: the PostgreSQL destination drives a runtime of its own.
-    let destination = match args.phase {
-        Phase::Fetch => None,
-        Phase::Load | Phase::Sync => Some(target.open()?),
+    let destination = match (args.phase, target) {
+        (Phase::Fetch, _) => None,
+        (Phase::Load | Phase::Sync, Some(target)) => {
+            target.discard()?;
+            Some(target.open()?)
+        }
+        (phase, None) => {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "--phase {}: give the warehouse to write to, --warehouse FILE or --postgres URL",
+                format!("{phase:?}").to_lowercase()
+            )));
+        }
     };
     let empty_kib = own_memory().0;
     let pages = match args.phase {
