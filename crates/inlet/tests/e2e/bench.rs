@@ -2,21 +2,24 @@
 //! that each moved every user, and prints its table; its hidden measuring child refuses to
 //! guess where to write.
 
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn inlet(args: &[&str]) -> Output {
-    let dir = tempfile::tempdir().unwrap();
+/// `inlet <args>` run from `dir`, which is also its temporary directory.
+fn inlet(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_inlet"))
         .args(args)
-        .current_dir(dir.path())
-        .env("TMPDIR", dir.path())
+        .current_dir(dir)
+        .env("TMPDIR", dir)
         .output()
         .expect("inlet runs")
 }
 
 #[test]
 fn bench_sync_prints_one_row_of_figures_per_dataset_and_warehouse() {
-    let out = inlet(&["bench", "sync", "--users", "300", "--page-sizes", "50,1000", "--destinations", "duckdb"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out =
+        inlet(dir.path(), &["bench", "sync", "--users", "300", "--page-sizes", "50,1000", "--destinations", "duckdb"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let rows: Vec<Vec<&str>> = stdout
@@ -45,7 +48,7 @@ fn a_measurement_that_writes_names_the_flags_it_needs() {
     std::fs::write(&config, r#"{"strategy": "offset", "base_url": "http://127.0.0.1:9/pagination/offset"}"#).unwrap();
     let config = config.display().to_string();
     let args = ["bench", "measure", "--phase", "load", "--config", &config, "--users", "10", "--page-size", "5"];
-    let out = inlet(&args);
+    let out = inlet(dir.path(), &args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--phase load") && stderr.contains("--warehouse FILE or --postgres URL"), "{stderr}");
